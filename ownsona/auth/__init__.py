@@ -1,0 +1,1 @@
+"""Who is calling: static bearer tokens and (optionally) OAuth access tokens."""

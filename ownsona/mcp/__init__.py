@@ -1,0 +1,1 @@
+"""MCP over Streamable HTTP: our JSON-RPC transport and the tool registry."""

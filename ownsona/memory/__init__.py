@@ -1,0 +1,1 @@
+"""The memory: validation, storage, search and the service the tools call."""
