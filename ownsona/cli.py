@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "check-logs": "ownsona.commands.check_logs",
     "backup": "ownsona.commands.backup",
     "restore": "ownsona.commands.restore",
+    "doctor": "ownsona.commands.doctor",
 }
 
 

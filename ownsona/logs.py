@@ -142,7 +142,9 @@ def configure_logging(level: str = "info", stream: TextIO | None = None, secrets
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        # No caching: a cached logger would keep an old chain after a reconfiguration (tests,
+        # structlog.testing.capture_logs); binding per call costs microseconds next to rendering.
+        cache_logger_on_first_use=False,
     )
     sys.excepthook = _log_uncaught
     threading.excepthook = _log_uncaught_in_thread

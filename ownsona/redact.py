@@ -49,6 +49,8 @@ _CREDENTIAL_KEYS = frozenset(
         "private-key",
         "passwd",
         "pwd",
+        "query-string",
+        "qs",
     }
 )
 _CREDENTIAL_SUFFIXES = ("token", "secret", "password")
@@ -81,7 +83,10 @@ _CREDENTIAL_NAME = (
     r"[\w.-]*(?:token|secret|passw(?:or)?d)|authorization|proxy-authorization|cookie|set-cookie"
     r"|x-api-key|api[_-]?key|code[_-]verifier|private[_-]key"
 )
-_QUERY = re.compile(r"""(?<=[^\s"'<>])(\?|%3[fF])[^\s"'<>\\`]+""")
+# A query follows a non-blank character ("/mcp?x"), or stands alone but looks like one ("?token=x").
+_QUERY = re.compile(
+    r"""(?:(?<=[^\s"'<>])|(?<![^\s"'<>])(?=(?:\?|%3[fF])[\w.~%-]+=))(\?|%3[fF])[^\s"'<>\\`]+"""
+)
 _PROTOCOL_SUFFIX = re.compile(r" HTTP/\d(?:\.\d)?\Z")
 _SECRET_PAIR = re.compile(
     r"(?<![\w.-])(?:[\w.-]*(?:token|secret|passw(?:or)?d|api[_-]?key|code[_-]verifier|signature)"
@@ -89,7 +94,7 @@ _SECRET_PAIR = re.compile(
     re.IGNORECASE,
 )
 _QUOTED_PAIR = re.compile(
-    rf"""(?P<q>["'])(?P<name>{_CREDENTIAL_NAME})(?P=q)\s*:\s*(?P<v>["'])(?:(?!(?P=v)).)*(?P=v)""",
+    rf"""(?P<q>["'])(?P<name>{_CREDENTIAL_NAME})(?P=q)\s*:\s*b?(?P<v>["'])(?:(?!(?P=v)).)*(?P=v)""",
     re.IGNORECASE,
 )
 _HEADER_LINE = re.compile(
@@ -177,6 +182,10 @@ class Redactor:
             return {
                 self.scrub_text(_safe_str(k)): self.scrub(v, _safe_str(k), depth + 1) for k, v in value.items()
             }
+        if isinstance(value, (list, tuple)) and len(value) == 2 and isinstance(value[0], (str, bytes)):
+            # A header pair such as aiohttp's raw_headers entry (b"Cookie", b"sid=..."): key and value.
+            name = value[0].decode("latin-1") if isinstance(value[0], bytes) else value[0]
+            return [self.scrub_text(name), self.scrub(value[1], name, depth + 1)]
         if isinstance(value, (list, tuple, set, frozenset)):
             return [self.scrub(item, None, depth + 1) for item in value]
         return self.scrub_text(_safe_str(value))

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from ownsona import logs
 from ownsona.logcheck import QUERY_IN_REQUEST_LINE, TOKEN_PARAMETER, Finding, scan_lines, token_value_kind
@@ -88,6 +89,7 @@ def own_logging() -> Iterator[None]:
     sys.excepthook = sys.__excepthook__
     threading.excepthook = threading.__excepthook__
     sys.unraisablehook = sys.__unraisablehook__
+    structlog.reset_defaults()
 
 
 def test_what_the_log_pipeline_writes_passes_the_check(own_logging: None) -> None:

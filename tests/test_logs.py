@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import structlog
 import yarl
 from aiohttp import ClientSession, web
 from hypothesis import given
@@ -43,6 +44,7 @@ def captured() -> Iterator[io.StringIO]:
     sys.excepthook = sys.__excepthook__
     threading.excepthook = threading.__excepthook__
     sys.unraisablehook = sys.__unraisablehook__
+    structlog.reset_defaults()
 
 
 def events(stream: io.StringIO) -> list[dict[str, Any]]:
@@ -131,9 +133,15 @@ def test_secret_pairs_headers_and_bearer_in_free_text_are_redacted(captured: io.
         raw="Authorization: Bearer SECRET\r\nCookie: sid=SECRET",
         repr_text="{'authorization': 'Bearer SECRET', \"refresh_token\": \"SECRET\"}",
         scheme="retrying with Basic U0VDUkVU== and bearer SECRET",
+        raw_headers=((b"Host", b"mem.example"), (b"Cookie", b"sid=SECRET")),
+        bytes_repr="{b'Cookie': b'sid=SECRET'}",
+        bare_query="?token=SECRET",
+        spaced_query="query was ?x=SECRET",
     )
     [event] = assert_clean(captured, "U0VDUkVU")
     assert event["raw"] == f"Authorization: {REDACTED}\r\nCookie: {REDACTED}"
+    assert event["raw_headers"] == [["Host", "mem.example"], ["Cookie", REDACTED]]
+    assert event["spaced_query"] == f"query was ?{REDACTED}"
 
 
 def test_error_codes_are_kept_but_an_authorization_code_is_not(captured: io.StringIO) -> None:
