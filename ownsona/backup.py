@@ -93,6 +93,18 @@ def _copy_database(source_uri: str, target: Path) -> None:
         source.close()
 
 
+def _match_owner(path: Path, like: Path) -> None:
+    """When root works for the service user, give `path` to the owner of `like` (the state dir).
+
+    Otherwise a backup directory or a restored database made by `sudo ownsona ...` would belong to
+    root, and the service (or the next timer run) could not open it.
+    """
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        owner = like.stat()
+        if (owner.st_uid, owner.st_gid) != (0, 0):
+            os.chown(path, owner.st_uid, owner.st_gid)
+
+
 def integrity_problems(path: Path) -> list[str]:
     """Run `PRAGMA integrity_check` on `path`; an empty list means the file is sound."""
     try:
@@ -126,6 +138,8 @@ def database_in_use(path: Path) -> bool:
         conn.execute("ROLLBACK")
     except sqlite3.OperationalError as exc:
         return "locked" in str(exc) or "busy" in str(exc)
+    except sqlite3.DatabaseError:
+        return False  # not a database at all: nothing can be holding it, and restore sets it aside
     finally:
         conn.close()
     return False
@@ -161,7 +175,9 @@ def create_backup(database: Path, directory: Path, *, now: datetime | None = Non
     """Write a verified, mode-0600 online copy of `database` into `directory`."""
     if not database.is_file():
         raise BackupError(f"no database at {database}: nothing to back up (is OWNSONA_HOME right?)")
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not directory.exists():
+        directory.mkdir(mode=0o700, parents=True)
+        _match_owner(directory, database.parent)
     taken_at = now or datetime.now(UTC)
     final = _backup_name(directory, taken_at)
     partial = directory / f".{final.name}.partial"
@@ -176,6 +192,7 @@ def create_backup(database: Path, directory: Path, *, now: datetime | None = Non
                 "the database itself is probably damaged: keep the existing backups"
             )
         os.chmod(partial, 0o600)
+        _match_owner(partial, database.parent)
         _fsync(partial)
         os.replace(partial, final)
         _fsync(directory)
@@ -251,11 +268,6 @@ def _set_aside(database: Path, stamp: str) -> Path:
     return safety
 
 
-def _match_owner(path: Path, like: Path) -> None:
-    """When root restores for the service user, give the file to the state directory's owner."""
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        owner = like.stat()
-        os.chown(path, owner.st_uid, owner.st_gid)
 
 
 def restore_backup(source: Path, database: Path, *, now: datetime | None = None) -> RestoreResult:

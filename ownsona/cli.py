@@ -17,10 +17,15 @@ from ownsona import __version__
 COMMANDS: dict[str, str] = {
     "serve": "ownsona.commands.serve",
     "token": "ownsona.commands.token",
+    "password": "ownsona.commands.password",
+    "oauth": "ownsona.commands.oauth",
     "check-logs": "ownsona.commands.check_logs",
     "backup": "ownsona.commands.backup",
     "restore": "ownsona.commands.restore",
     "doctor": "ownsona.commands.doctor",
+    "reembed": "ownsona.commands.reembed",
+    "export": "ownsona.commands.export",
+    "import": "ownsona.commands.import_",
 }
 
 

@@ -111,9 +111,9 @@ class Settings(BaseModel):
 
     # --- memory (ownsona/memory) ---------------------------------------------------------------
     # The Java server's limits, with its defaults. A `limit` above `max_recall_limit` is clamped.
-    # `dedup_threshold` is the cosine similarity at which `remember` reports (or, with
-    # skip_if_near, skips) a near duplicate; unset means the value calibrated for the embedding
-    # provider (ownsona/memory/limits.py). `reembed_on_start` re-embeds rows made by another
+    # `dedup_threshold` is the cosine similarity at which `remember` reports (and, with
+    # skip_if_near, skips) a near duplicate; unset means the two cut-offs calibrated for the
+    # embedding provider (ownsona/memory/search.py). `reembed_on_start` re-embeds rows made by another
     # model in the background while the server keeps serving.
     max_text_chars: int = Field(default=16_000, ge=100, le=1_000_000)
     max_batch_size: int = Field(default=200, ge=1, le=10_000)

@@ -59,12 +59,18 @@ class DoctorReport:
 
 
 def mcp_url(url: str) -> str:
-    """Accept `https://host` or `https://host/mcp`; refuse anything but http(s)."""
+    """Accept `https://host` or `https://host/mcp`; refuse anything but http(s), and any query."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise DoctorError(f"not an http(s) URL: {display_url(url)}")
+    if parts.query:
+        raise DoctorError(
+            "give the URL without a query: a ?token= on the command line is visible to every user of this "
+            "host; pass the token with --token-file or OWNSONA_DOCTOR_TOKEN (and --query-token to send it "
+            "as ?token=)"
+        )
     path = parts.path if parts.path not in ("", "/") else "/mcp"
-    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
 def display_url(url: str) -> str:
@@ -89,47 +95,51 @@ def tool_payload(result: Any) -> dict[str, Any]:
 
 
 class McpClient:
-    """Just enough of an MCP client: JSON-RPC POSTs to one URL with a bearer token."""
+    """Just enough of an MCP client: JSON-RPC POSTs to one URL, the token in a bearer header or,
+    with `token_in_query`, as `?token=` (ChatGPT's "No auth" mode)."""
 
-    def __init__(self, session: aiohttp.ClientSession, url: str, token: str) -> None:
+    def __init__(self, session: aiohttp.ClientSession, url: str, token: str, *, token_in_query: bool = False) -> None:
         self._session = session
         self._url = url
         self._token = token
+        self._token_in_query = token_in_query
         self._next_id = 0
         self.protocol_version: str | None = None
 
-    def _headers(self, token: str | None) -> dict[str, str]:
+    async def _post(self, body: dict[str, Any], token: str | None) -> tuple[int, str, str, str | None]:
+        """One POST; returns status, body text, Content-Type and WWW-Authenticate."""
         headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
-        if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
         if self.protocol_version:
             headers["MCP-Protocol-Version"] = self.protocol_version
-        return headers
+        params: dict[str, str] = {}
+        if token is not None and self._token_in_query:
+            params["token"] = token
+        elif token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        async with self._session.post(self._url, json=body, headers=headers, params=params) as response:
+            text = await response.text()
+            return (response.status, text, response.headers.get("Content-Type", ""),
+                    response.headers.get("WWW-Authenticate"))
 
     async def challenge(self, token: str | None) -> tuple[int, str | None]:
         """POST an `initialize` with `token` (or none); return the status and WWW-Authenticate."""
-        body = self._message("initialize", _initialize_params())
-        async with self._session.post(self._url, json=body, headers=self._headers(token)) as response:
-            await response.read()
-            return response.status, response.headers.get("WWW-Authenticate")
+        status, _, _, challenge = await self._post(self._message("initialize", _initialize_params()), token)
+        return status, challenge
 
     async def request(self, method: str, params: dict[str, Any] | None = None) -> Any:
         body = self._message(method, params)
-        async with self._session.post(self._url, json=body, headers=self._headers(self._token)) as response:
-            text = await response.text()
-            if response.status != 200:
-                raise DoctorError(f"{method}: HTTP {response.status}{_hint(response.status)}")
-            message = _parse_reply(text, response.headers.get("Content-Type", ""), body["id"])
+        status, text, content_type, _ = await self._post(body, self._token)
+        if status != 200:
+            raise DoctorError(f"{method}: HTTP {status}{_hint(status)}")
+        message = _parse_reply(text, content_type, body["id"])
         if "error" in message:
             error = message["error"] or {}
             raise DoctorError(f"{method}: JSON-RPC error {error.get('code')}: {error.get('message')}")
         return message.get("result")
 
     async def notify(self, method: str) -> int:
-        body = {"jsonrpc": "2.0", "method": method}
-        async with self._session.post(self._url, json=body, headers=self._headers(self._token)) as response:
-            await response.read()
-            return response.status
+        status, _, _, _ = await self._post({"jsonrpc": "2.0", "method": method}, self._token)
+        return status
 
     async def call_tool(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         payload = tool_payload(await self.request("tools/call", {"name": name, "arguments": arguments}))
@@ -185,14 +195,16 @@ def _parse_reply(text: str, content_type: str, request_id: int) -> dict[str, Any
 Step = Callable[[], Awaitable[str]]
 
 
-async def _check(report: DoctorReport, name: str, step: Step) -> bool:
+async def _check(report: DoctorReport, name: str, step: Step, token: str) -> bool:
     try:
         detail = await step()
     except DoctorError as exc:
         report.results.append(CheckResult(name, False, str(exc)))
         return False
     except aiohttp.ClientError as exc:
-        report.results.append(CheckResult(name, False, f"connection failed: {type(exc).__name__}: {exc}"))
+        # Some client errors quote the request URL, which holds the token in --query-token mode.
+        message = f"connection failed: {type(exc).__name__}: {exc}".replace(token, "[token]")
+        report.results.append(CheckResult(name, False, message))
         return False
     except TimeoutError:
         report.results.append(CheckResult(name, False, "timed out"))
@@ -202,20 +214,25 @@ async def _check(report: DoctorReport, name: str, step: Step) -> bool:
 
 
 async def run_doctor(
-    url: str, token: str, *, ssl_context: ssl.SSLContext | None = None, timeout_seconds: float = 30.0
+    url: str,
+    token: str,
+    *,
+    token_in_query: bool = False,
+    ssl_context: ssl.SSLContext | None = None,
+    timeout_seconds: float = 30.0,
 ) -> DoctorReport:
     """Run every check against `url` and return the report (never raises for a failed check)."""
     target = mcp_url(url)
-    report = DoctorReport(display_url(target))
+    report = DoctorReport(display_url(target) + (" (token as ?token=)" if token_in_query else ""))
     connector = aiohttp.TCPConnector(ssl=ssl_context if ssl_context is not None else True)
     timeout = aiohttp.ClientTimeout(total=timeout_seconds)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        client = McpClient(session, target, token)
-        await _run_steps(report, client)
+        client = McpClient(session, target, token, token_in_query=token_in_query)
+        await _run_steps(report, client, token)
     return report
 
 
-async def _run_steps(report: DoctorReport, client: McpClient) -> None:
+async def _run_steps(report: DoctorReport, client: McpClient, token: str) -> None:
     async def challenge(token: str | None) -> str:
         status, header = await client.challenge(token)
         if status != 401:
@@ -268,11 +285,14 @@ async def _run_steps(report: DoctorReport, client: McpClient) -> None:
         payload = await client.call_tool("forget", {"id": created["id"], "hard_delete": True})
         return f"hard-deleted memory {created['id']} ({payload.get('message', 'ok')})"
 
-    await _check(report, "401 without a token", lambda: challenge(None))
-    await _check(report, "401 with a wrong token", lambda: challenge("doctor-wrong-" + secrets.token_hex(16)))
-    if not await _check(report, "initialize", initialize):
+    async def check(name: str, step: Step) -> bool:
+        return await _check(report, name, step, token)
+
+    await check("401 without a token", lambda: challenge(None))
+    await check("401 with a wrong token", lambda: challenge("doctor-wrong-" + secrets.token_hex(16)))
+    if not await check("initialize", initialize):
         return
-    await _check(report, "tools/list", tools_list)
-    if await _check(report, "remember", remember):
-        await _check(report, "recall", recall)
-        await _check(report, "forget", forget)  # always clean up what remember made
+    await check("tools/list", tools_list)
+    if await check("remember", remember):
+        await check("recall", recall)
+        await check("forget", forget)  # always clean up what remember made

@@ -1,4 +1,4 @@
-"""Find credentials that reached a log: `token=`, request lines with a query, configured token values.
+"""Find credentials that reached a log: `token=`, request lines with a query, configured secrets.
 
 This is the audit behind `ownsona check-logs`. It looks at logs this process did not write (nginx
 access and error logs, an exported journal) as well as ours, so it matches raw text rather than
@@ -41,13 +41,14 @@ class Finding:
     kind: str
 
 
-def token_value_kind(name: str) -> str:
-    return f"value of token {name!r}"
+def secret_kind(label: str) -> str:
+    """The kind of a finding of a secret's value: "value of token 'laptop'" (never the value)."""
+    return f"value of {label}"
 
 
 def scan_lines(lines: Iterable[str], secrets: Mapping[str, str]) -> list[Finding]:
-    """Every finding in `lines` (numbered from 1). `secrets` maps a token's name to its value."""
-    needles = [(token_value_kind(name), _forms(value)) for name, value in secrets.items() if value]
+    """Every finding in `lines` (numbered from 1). `secrets` maps a printable label to a value."""
+    needles = [(secret_kind(label), _forms(value)) for label, value in secrets.items() if value]
     findings: list[Finding] = []
     for number, line in enumerate(lines, start=1):
         if _TOKEN_PARAMETER.search(line):

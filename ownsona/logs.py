@@ -30,7 +30,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 from ownsona.redact import REDACTOR, Redactor, register_secret
 
-__all__ = ["configure_logging", "build_formatter", "get_logger", "register_secret"]
+__all__ = ["build_formatter", "configure_logging", "get_logger", "register_secret", "reset_logging"]
 
 MAX_FRAMES = 20
 """journald cuts lines at 48 KiB; twenty frames without locals stay well under it."""
@@ -149,6 +149,22 @@ def configure_logging(level: str = "info", stream: TextIO | None = None, secrets
     sys.excepthook = _log_uncaught
     threading.excepthook = _log_uncaught_in_thread
     sys.unraisablehook = _log_unraisable
+
+
+def reset_logging() -> None:
+    """Undo `configure_logging`: no root handler, stock hooks, structlog's defaults.
+
+    For code that hosts OwnSona's pieces in a process of its own, such as the test suite.
+    """
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.setLevel(logging.WARNING)
+    logging.captureWarnings(False)
+    sys.excepthook = sys.__excepthook__
+    threading.excepthook = threading.__excepthook__
+    sys.unraisablehook = sys.__unraisablehook__
+    structlog.reset_defaults()
 
 
 def lockdown() -> None:

@@ -19,6 +19,7 @@ Rules, strongest first:
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections.abc import Iterable, Mapping
@@ -83,6 +84,8 @@ _CREDENTIAL_NAME = (
     r"[\w.-]*(?:token|secret|passw(?:or)?d)|authorization|proxy-authorization|cookie|set-cookie"
     r"|x-api-key|api[_-]?key|code[_-]verifier|private[_-]key"
 )
+# Every free-text rule needs one of these; a string without any is returned as it is.
+_MAYBE_SECRET = re.compile(r"[?=:]|%3[fFdD]|%25|bearer|basic", re.IGNORECASE)
 # A query follows a non-blank character ("/mcp?x"), or stands alone but looks like one ("?token=x").
 _QUERY = re.compile(
     r"""(?:(?<=[^\s"'<>])|(?<![^\s"'<>])(?=(?:\?|%3[fF])[\w.~%-]+=))(\?|%3[fF])[^\s"'<>\\`]+"""
@@ -102,13 +105,16 @@ _HEADER_LINE = re.compile(
     r"""(?!\s*["'])[^\r\n"']*""",
     re.IGNORECASE,
 )
+# "Bearer <token68>" or "Basic <base64>", but not prose ("missing bearer token") or a challenge.
 _SCHEME_CREDENTIAL = re.compile(
-    r"\b(?P<scheme>bearer|basic|digest)\s+(?!(?:realm|error|scope|resource_metadata)=)"
-    r"[A-Za-z0-9._~+/-]+=*",
+    r"\b(?P<scheme>bearer|basic)\s+"
+    r"(?!(?:token|tokens|auth|authentication|authorization|credentials?|scheme|header|realm|error|scope)\b)"
+    r"(?![\w-]+=\")[A-Za-z0-9._~+/-]{8,}=*",
     re.IGNORECASE,
 )
 
 
+@functools.lru_cache(maxsize=1024)  # field names repeat from event to event
 def _normal_key(key: str) -> str:
     return key.strip().lower().replace("_", "-")
 
@@ -120,7 +126,7 @@ def is_credential_key(key: str) -> bool:
 
 
 def strip_query(text: str) -> str:
-    """Cut every query (`?…` or `%3F…`) that follows a non-blank character."""
+    """Cut every query (`?…` or `%3F…`) after a non-blank character, or alone but shaped `?name=`."""
     return _QUERY.sub(lambda m: m.group(1) + REDACTED, text)
 
 
@@ -152,6 +158,8 @@ class Redactor:
         literal = self._literal
         if literal is not None:
             text = literal.sub(REDACTED, text)
+        if not _MAYBE_SECRET.search(text):
+            return text  # most values (names, numbers, ids) cannot match any rule below
         text = _HEADER_LINE.sub(lambda m: f"{m.group('name')}: {REDACTED}", text)
         text = _QUOTED_PAIR.sub(lambda m: f"{m['q']}{m['name']}{m['q']}: {m['v']}{REDACTED}{m['v']}", text)
         text = _SCHEME_CREDENTIAL.sub(lambda m: f"{m.group('scheme')} {REDACTED}", text)

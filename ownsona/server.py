@@ -102,7 +102,7 @@ def serve(settings: Settings) -> None:
         version=__version__,
         listen=f"http://{_host_for_url(settings.host)}:{settings.port}/mcp",
         store=f"sqlite:{settings.database_path}",
-        embeddings=f"{settings.embedding_provider}:{app[SERVICE_KEY].embedder_model}",
+        embeddings=f"{settings.embedding_provider}:{app[SERVICE_KEY].embedder.model}",
         oauth=settings.oauth,
         tokens=[t.name for t in tokens.tokens()],
     )

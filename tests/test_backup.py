@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sqlite3
 import stat
+import subprocess
+import sys
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from deploy_support import App, ownsona_server  # noqa: F401 - a fixture
 
 from ownsona.backup import (
     BackupError,
@@ -250,3 +255,76 @@ def test_commands_back_up_and_restore_latest(
 
     assert _run(restore_command, [str(tmp_path / "nope.db")]) == 1
     assert "no backup file at" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give files away")
+def test_root_makes_backups_and_restores_owned_by_the_service_user(tmp_path: Path) -> None:
+    service_uid = service_gid = 65534  # nobody: stands in for the `ownsona` user
+    state = tmp_path / "state"
+    state.mkdir()
+    database = state / "ownsona.db"
+    conn = sqlite3.connect(database)
+    conn.execute("CREATE TABLE memories (id INTEGER PRIMARY KEY, text TEXT NOT NULL)")
+    conn.execute("INSERT INTO memories (text) VALUES ('likes tea')")
+    conn.commit()
+    conn.close()
+    os.chown(state, service_uid, service_gid)
+    os.chown(database, service_uid, service_gid)
+
+    backup = create_backup(database, state / "backups", now=NOW)
+    restore_backup(backup.path, database)
+
+    for path in (backup.path.parent, backup.path, database):
+        assert (path.stat().st_uid, path.stat().st_gid) == (service_uid, service_gid), path
+
+
+def test_restore_sets_aside_a_file_that_is_not_a_database(live_db: tuple[Path, sqlite3.Connection], tmp_path: Path) -> None:
+    path, _server = live_db
+    backup = create_backup(path, tmp_path / "backups", now=NOW)
+    broken = tmp_path / "broken" / "ownsona.db"
+    broken.parent.mkdir()
+    broken.write_bytes(b"this is not an SQLite file" * 100)
+
+    result = restore_backup(backup.path, broken, now=NOW)
+
+    assert _rows(broken) == ["likes tea", "lives in Lyon"]
+    assert result.safety_copy is not None and result.safety_copy.read_bytes().startswith(b"this is not")
+
+
+def _remember(app: App, text: str) -> int:
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "remember", "arguments": {"text": text, "dedup_policy": "insert"}}}
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{app.port}/mcp", data=json.dumps(call).encode(), method="POST",
+        headers={"Authorization": f"Bearer {app.token}", "Content-Type": "application/json",
+                 "Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-06-18"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        reply = json.loads(response.read())
+    return json.loads(reply["result"]["content"][0]["text"])["memory_id"]
+
+
+def _ownsona(app: App, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ownsona", *argv], env=app.env, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_backup_of_the_running_server_and_restore_refused_until_it_stops(ownsona_server: App, tmp_path: Path) -> None:
+    memory_id = _remember(ownsona_server, "The backup test fact: the owner's cat is called Miso.")
+    directory = tmp_path / "backups"
+
+    backup = _ownsona(ownsona_server, "backup", "--dir", str(directory))
+
+    assert backup.returncode == 0, backup.stderr
+    [copy] = list_backups(directory)
+    assert integrity_problems(copy.path) == []
+    conn = sqlite3.connect(copy.path)
+    try:
+        row = conn.execute("SELECT text FROM memories WHERE id = ?", (memory_id,)).fetchone()
+    finally:
+        conn.close()
+    assert row == ("The backup test fact: the owner's cat is called Miso.",)
+
+    restore = _ownsona(ownsona_server, "restore", "latest", "--dir", str(directory))
+    assert restore.returncode == 1
+    assert "is open by a running OwnSona server; stop it first" in restore.stderr

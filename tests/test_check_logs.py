@@ -11,16 +11,17 @@ import logging
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 
 from ownsona import logs
-from ownsona.logcheck import QUERY_IN_REQUEST_LINE, TOKEN_PARAMETER, Finding, scan_lines, token_value_kind
+from ownsona.logcheck import QUERY_IN_REQUEST_LINE, TOKEN_PARAMETER, Finding, scan_lines, secret_kind
 
+REPO = Path(__file__).resolve().parents[1]
+LAPTOP = "token 'laptop'"
+DEFAULT_TOKEN_KIND = secret_kind("token 'default'")
 API_TOKEN = "Zq8vT3mK9pL2xR7wN4bY6cH1dF5gJ0sA-uE_tokenvalue"
 
 CLEAN_NGINX = [
@@ -32,9 +33,16 @@ CLEAN_NGINX = [
 ]
 
 
-def ownsona(*args: str, home: Path, api_token: str | None = API_TOKEN, **kwargs: object) -> subprocess.CompletedProcess[str]:
+def clean_env(home: Path) -> dict[str, str]:
+    """The test's environment without OWNSONA_* settings, running this tree's `ownsona`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OWNSONA_")}
     env["OWNSONA_HOME"] = str(home)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return env
+
+
+def ownsona(*args: str, home: Path, api_token: str | None = API_TOKEN, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    env = clean_env(home)
     if api_token is not None:
         env["OWNSONA_API_TOKEN"] = api_token
     env.update(kwargs.pop("extra_env", {}))  # type: ignore[arg-type]
@@ -60,11 +68,11 @@ def test_scan_lines_reports_each_kind_with_its_line_number() -> None:
         "POST /x?y HTTP/2.0",
         "GET https://mem.example/mcp?a=1 HTTP/1.1",
     ]
-    assert scan_lines(lines, {"laptop": API_TOKEN}) == [
+    assert scan_lines(lines, {LAPTOP: API_TOKEN}) == [
         Finding(2, TOKEN_PARAMETER),
         Finding(2, QUERY_IN_REQUEST_LINE),
         Finding(3, TOKEN_PARAMETER),
-        Finding(4, token_value_kind("laptop")),
+        Finding(4, secret_kind(LAPTOP)),
         Finding(5, QUERY_IN_REQUEST_LINE),
         Finding(6, QUERY_IN_REQUEST_LINE),
     ]
@@ -72,8 +80,8 @@ def test_scan_lines_reports_each_kind_with_its_line_number() -> None:
 
 def test_scan_lines_finds_a_percent_encoded_token_value() -> None:
     value = "abc+def/ghi=jkl-0123456789abcdef"
-    assert scan_lines(["x=abc%2Bdef%2Fghi%3Djkl-0123456789abcdef"], {"old": value}) == [
-        Finding(1, token_value_kind("old"))
+    assert scan_lines(["x=abc%2Bdef%2Fghi%3Djkl-0123456789abcdef"], {"old token": value}) == [
+        Finding(1, secret_kind("old token"))
     ]
 
 
@@ -84,12 +92,7 @@ def test_scan_lines_accepts_clean_nginx_lines_and_our_redaction_marker() -> None
 @pytest.fixture
 def own_logging() -> Iterator[None]:
     yield
-    logging.getLogger().handlers.clear()
-    logging.captureWarnings(False)
-    sys.excepthook = sys.__excepthook__
-    threading.excepthook = threading.__excepthook__
-    sys.unraisablehook = sys.__unraisablehook__
-    structlog.reset_defaults()
+    logs.reset_logging()
 
 
 def test_what_the_log_pipeline_writes_passes_the_check(own_logging: None) -> None:
@@ -119,8 +122,8 @@ def test_planted_leaks_are_found_and_the_secret_is_not_printed(tmp_path: Path) -
     assert result.stdout.splitlines() == [
         f"{access}:6: {TOKEN_PARAMETER}",
         f"{access}:6: {QUERY_IN_REQUEST_LINE}",
-        f"{access}:6: {token_value_kind('default')}",
-        f"{tmp_path / 'access.log.2.gz'}:2: {token_value_kind('default')}",
+        f"{access}:6: {DEFAULT_TOKEN_KIND}",
+        f"{tmp_path / 'access.log.2.gz'}:2: {DEFAULT_TOKEN_KIND}",
     ]
     assert API_TOKEN not in result.stdout + result.stderr
     assert "4 finding(s)" in result.stderr
@@ -131,7 +134,7 @@ def test_clean_logs_pass(tmp_path: Path) -> None:
     result = ownsona("check-logs", str(access), home=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == ""
-    assert "clean" in result.stderr and "1 token value(s)" in result.stderr
+    assert "clean" in result.stderr and "1 secret value(s)" in result.stderr
 
 
 def test_values_of_stored_tokens_are_looked_for_by_name(tmp_path: Path) -> None:
@@ -143,8 +146,17 @@ def test_values_of_stored_tokens_are_looked_for_by_name(tmp_path: Path) -> None:
     result = ownsona("check-logs", str(journal), home=tmp_path, api_token=None)
 
     assert result.returncode == 1
-    assert result.stdout == f"{journal}:2: {token_value_kind('laptop')}\n"
+    assert result.stdout == f"{journal}:2: {secret_kind(LAPTOP)}\n"
     assert value not in result.stdout + result.stderr
+
+
+def test_other_secret_settings_are_looked_for_too(tmp_path: Path) -> None:
+    key = "sk-test-embedding-key-0123456789abcdef"
+    log = write(tmp_path / "app.log", ["ok", f"calling the embedder with {key}"])
+    result = ownsona("check-logs", str(log), home=tmp_path, extra_env={"OWNSONA_EMBEDDING_API_KEY": key})
+    assert result.returncode == 1
+    assert result.stdout == f"{log}:2: {secret_kind('OWNSONA_EMBEDDING_API_KEY')}\n"
+    assert key not in result.stdout + result.stderr
 
 
 def test_secret_file_adds_values_to_look_for(tmp_path: Path) -> None:
@@ -153,7 +165,7 @@ def test_secret_file_adds_values_to_look_for(tmp_path: Path) -> None:
     log = write(tmp_path / "app.log", [f"Authorization: Bearer {old}"])
     result = ownsona("check-logs", str(log), "--secret-file", str(secrets), home=tmp_path)
     assert result.returncode == 1
-    assert result.stdout == f"{log}:1: {token_value_kind('old-tokens.txt:1')}\n"
+    assert result.stdout == f"{log}:1: {secret_kind('secret old-tokens.txt:1')}\n"
     assert old not in result.stdout + result.stderr
 
 
@@ -174,7 +186,7 @@ def test_no_input_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_standard_input_can_be_scanned(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OWNSONA_")} | {"OWNSONA_HOME": str(tmp_path)}
+    env = clean_env(tmp_path)
     result = subprocess.run(
         [sys.executable, "-m", "ownsona", "check-logs", "-"],
         input="ok\nPOST /mcp?x=1 HTTP/1.1\n", capture_output=True, text=True, env=env, timeout=60, check=False,

@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import structlog
 import yarl
 from aiohttp import ClientSession, web
 from hypothesis import given
@@ -37,14 +36,7 @@ def captured() -> Iterator[io.StringIO]:
     stream = io.StringIO()
     logs.configure_logging(level="debug", stream=stream)
     yield stream
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    logging.captureWarnings(False)
-    sys.excepthook = sys.__excepthook__
-    threading.excepthook = threading.__excepthook__
-    sys.unraisablehook = sys.__unraisablehook__
-    structlog.reset_defaults()
+    logs.reset_logging()
 
 
 def events(stream: io.StringIO) -> list[dict[str, Any]]:
@@ -132,7 +124,7 @@ def test_secret_pairs_headers_and_bearer_in_free_text_are_redacted(captured: io.
         encoded="redirect=%2Fmcp%3Ftoken%3DSECRET and access_token%3DSECRET",
         raw="Authorization: Bearer SECRET\r\nCookie: sid=SECRET",
         repr_text="{'authorization': 'Bearer SECRET', \"refresh_token\": \"SECRET\"}",
-        scheme="retrying with Basic U0VDUkVU== and bearer SECRET",
+        scheme="retrying with Basic U0VDUkVU== and bearer SECRETxyz42, missing bearer token",
         raw_headers=((b"Host", b"mem.example"), (b"Cookie", b"sid=SECRET")),
         bytes_repr="{b'Cookie': b'sid=SECRET'}",
         bare_query="?token=SECRET",
@@ -142,6 +134,7 @@ def test_secret_pairs_headers_and_bearer_in_free_text_are_redacted(captured: io.
     assert event["raw"] == f"Authorization: {REDACTED}\r\nCookie: {REDACTED}"
     assert event["raw_headers"] == [["Host", "mem.example"], ["Cookie", REDACTED]]
     assert event["spaced_query"] == f"query was ?{REDACTED}"
+    assert event["scheme"] == f"retrying with Basic {REDACTED} and bearer {REDACTED}, missing bearer token"
 
 
 def test_error_codes_are_kept_but_an_authorization_code_is_not(captured: io.StringIO) -> None:
@@ -337,3 +330,37 @@ async def test_negative_control_without_the_scrub_processor_secrets_leak(
     assert "token=SECRET" in native["url"] and native["headers"]["Authorization"] == "Bearer SECRET"
     assert any("?token=SECRET" in e["event"] for e in lines if e["logger"] == "aiohttp.access")
     assert any("token=SECRET" in e["exception"][0]["exc_value"] for e in lines if e["logger"] == "aiohttp.server")
+
+
+def test_reset_logging_undoes_configuration() -> None:
+    logs.configure_logging(stream=io.StringIO())
+    logs.reset_logging()
+    assert logging.getLogger().handlers == []
+    assert sys.excepthook is sys.__excepthook__ and threading.excepthook is threading.__excepthook__
+    assert logging.getLogger().level == logging.WARNING
+
+
+class FlakyStream(io.StringIO):
+    """Refuses the first write, as a full disk or a closed pipe would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused = False
+
+    def write(self, text: str) -> int:
+        if not self.refused:
+            self.refused = True
+            raise OSError("no space left on device")
+        return super().write(text)
+
+
+def test_a_failed_write_is_reported_without_the_record(capsys: pytest.CaptureFixture[str]) -> None:
+    stream = FlakyStream()
+    logs.configure_logging(stream=stream)
+    try:
+        logging.getLogger("some.library").error("could not fetch %s", "https://x.example/?token=SECRET")
+    finally:
+        logs.reset_logging()
+    # The stock handler would print "--- Logging error ---", the traceback and the raw message to stderr.
+    assert capsys.readouterr().err == ""
+    assert [json.loads(line)["event"] for line in stream.getvalue().splitlines()] == ["log record could not be rendered"]

@@ -6,7 +6,7 @@
 Outputs (all JSON Lines, committed so the benchmarks need nothing but this directory):
   facts.jsonl       {"id", "category", "text"}                 personal facts, as a user would store them
   questions.jsonl   {"id", "question", "gold": [fact ids]}      questions worded unlike their facts
-  dedup_pairs.jsonl {"kind": "paraphrase"|"related", "a", "b"}  same fact twice vs. two different facts
+  dedup_pairs.jsonl {"kind", "a", "b"}                          pairs of texts for the dedup threshold
 
 How the set is made hard enough to tell methods apart: a small "world" of ~170 people, ~45
 projects, trips, pets and one-off personal facts, where many facts share their vocabulary (dozens
@@ -17,14 +17,16 @@ search finds the subject and must still pick the right fact, and vector search m
 paraphrase. Every question has exactly the gold facts that answer it: subjects are unique within a
 kind of fact.
 
-Dedup pairs: a paraphrase is the same fact rendered through two different templates; a related
-pair is two facts of one template that differ in one value (another date, city or person).
+Dedup pairs, three kinds: "paraphrase", the same fact rendered through two different templates;
+"update", one template and subject with other values (the project's deadline moved, the friend
+moved to another city); "other", one template about two different subjects (two people's jobs).
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,11 +48,12 @@ SURNAMES = """Novak Kowalski Schmidt Rossi Garcia Dubois Jensen Silva Moreau Cos
 Larsen Nielsen Horvat Popescu Ivanova Tanaka Sato Kim Chen Patel Singh Okafor Mensah Haddad Nasser Lindqvist
 Brennan Walsh Murphy Kelly Byrne Meyer Wagner Hoffmann Kraus Vogel Richter Lehmann Ortiz Ramos Vega Castro""".split()
 
-RELATIONS = [
-    "sister", "brother", "cousin", "aunt", "uncle", "niece", "nephew", "friend", "best friend", "neighbour",
-    "colleague", "manager", "old school friend", "flatmate", "godmother", "godfather", "sister-in-law",
-    "brother-in-law", "mentor", "client", "landlord", "grandmother", "grandfather", "stepbrother", "teammate",
-]
+RELATIONS = {
+    "any": ["cousin", "friend", "best friend", "neighbour", "colleague", "manager", "old school friend", "flatmate",
+            "mentor", "client", "landlord", "teammate"],
+    "she": ["sister", "aunt", "niece", "godmother", "sister-in-law", "grandmother", "stepsister"],
+    "he": ["brother", "uncle", "nephew", "godfather", "brother-in-law", "grandfather", "stepbrother"],
+}
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December"]
 JOBS = [
@@ -456,7 +459,8 @@ def build(rng: random.Random) -> list[Fact]:
     world = {"people": [f"{n} {pick(rng, SURNAMES)}" for n in names[:60]], "other_names": names}
     facts: list[Fact] = []
     for name in people:
-        facts += person_facts(rng, name, pick(rng, RELATIONS), rng.choice(["he", "she"]), world)
+        pronoun = rng.choice(["he", "she"])
+        facts += person_facts(rng, name, pick(rng, RELATIONS["any"] + RELATIONS[pronoun]), pronoun, world)
     for project in PROJECT_NAMES:
         facts += project_facts(rng, project, world)
     for med, dose, when in MEDS:
@@ -510,9 +514,19 @@ def build(rng: random.Random) -> list[Fact]:
     return facts
 
 
+def also_answering(fact: Fact, facts: list[Fact]) -> list[int]:
+    """The fact a question was written for, plus any other that answers it: marriage is symmetric,
+    so "Kevin is married to Ethan" answers "Who is Ethan's husband or wife?" as well."""
+    gold = [fact.id]
+    if fact.family == "spouse":
+        gold += [other.id for other in facts
+                 if other.family == "spouse" and other is not fact and re.search(rf"\b{fact.subject}\b", other.text)]
+    return sorted(gold)
+
+
 def related_pairs(rng: random.Random, facts: list[Fact], count: int) -> list[dict]:
-    """Pairs of different facts that share a template: half about the same subject with other
-    values (an update, e.g. another city), half about another subject (another person's birthday)."""
+    """Pairs of different facts that share a template: half "update" (same subject, other values),
+    half "other" (another subject of the same kind)."""
     by_family: dict[str, list[Fact]] = {}
     for fact in facts:
         if fact.family != "single":
@@ -527,9 +541,9 @@ def related_pairs(rng: random.Random, facts: list[Fact], count: int) -> list[dic
             changed = other.texts[template].replace(other.subject, fact.subject)
             if changed == fact.texts[template] or fact.subject not in changed:
                 continue
-            pairs.append({"kind": "related", "a": fact.texts[template], "b": changed})
+            pairs.append({"kind": "update", "a": fact.texts[template], "b": changed})
         else:
-            pairs.append({"kind": "related", "a": fact.texts[template], "b": other.texts[template]})
+            pairs.append({"kind": "other", "a": fact.texts[template], "b": other.texts[template]})
     return pairs
 
 
@@ -542,15 +556,14 @@ def main() -> None:
         fact.stored = rng.randrange(len(fact.texts))
 
     questions = []
-    askable = rng.sample(facts, 360)
-    for number, fact in enumerate(sorted(askable, key=lambda f: f.id), start=1):
-        questions.append({"id": number, "question": pick(rng, fact.questions), "gold": [fact.id]})
+    for number, fact in enumerate(facts, start=1):  # one question per fact: ~1,000 keeps noise near 1.5 points
+        questions.append({"id": number, "question": pick(rng, fact.questions), "gold": also_answering(fact, facts)})
 
     pairs = []
-    for fact in rng.sample(facts, 160):
+    for fact in rng.sample(facts, 300):
         first, second = rng.sample(fact.texts, 2)
         pairs.append({"kind": "paraphrase", "a": first, "b": second})
-    pairs += related_pairs(rng, facts, 160)
+    pairs += related_pairs(rng, facts, 400)
 
     write(HERE / "facts.jsonl", [{"id": f.id, "category": f.category, "text": f.text} for f in facts])
     write(HERE / "questions.jsonl", questions)

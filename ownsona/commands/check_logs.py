@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-HELP = "Scan log files and the journal for token=, query strings and configured token values."
+HELP = "Scan log files and the journal for token=, query strings and the values of configured secrets."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--secret-file", type=Path, metavar="FILE",
                         help="also look for these values, one per line (e.g. a token revoked earlier)")
     parser.add_argument("--env-file", type=Path, help="read OWNSONA_* settings from this file too")
+    parser.epilog = "Exit status: 0 clean, 1 something found, 2 an input could not be read."
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         for finding in findings:
             print(f"{label}:{finding.line}: {finding.kind}")
         total += len(findings)
-    checked = f"{len(inputs)} input(s), {len(secrets)} token value(s) checked"
+    checked = f"{len(inputs)} input(s), {len(secrets)} secret value(s) checked"
     if total:
         print(f"ownsona check-logs: {total} finding(s) in {checked}", file=sys.stderr)
         return 1
@@ -70,14 +71,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _configured_secrets(env_file: Path | None) -> dict[str, str]:
-    """Every static token the server would accept, by name: OWNSONA_API_TOKEN and the token file."""
+    """Every configured secret by label: each static token the server accepts, and every other
+    secret setting (OWNSONA_EMBEDDING_API_KEY, ...)."""
+    from pydantic import SecretStr
+
     from ownsona.auth.tokens import TokenStore
-    from ownsona.config import settings_from_environ
+    from ownsona.config import ENV_PREFIX, settings_from_environ
 
     settings = settings_from_environ(env_file=env_file)
     env_token = settings.api_token.get_secret_value() if settings.api_token else None
     store = TokenStore(settings.tokens_path, env_token=env_token, default_user_id=settings.user_id)
-    return {token.name: token.value for token in store.load()}
+    secrets = {f"token {token.name!r}": token.value for token in store.load()}
+    for field, value in settings:
+        if isinstance(value, SecretStr) and field != "api_token":  # api_token is token 'default'
+            secrets[f"{ENV_PREFIX}{field.upper()}"] = value.get_secret_value()
+    return secrets
 
 
 def _secrets_from_file(path: Path) -> dict[str, str]:
@@ -88,4 +96,4 @@ def _secrets_from_file(path: Path) -> dict[str, str]:
     except OSError as exc:
         raise UnreadableInput(f"cannot read {path}: {exc.strerror}") from None
     values = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
-    return {f"{path.name}:{number}": value for number, value in enumerate(values, start=1)}
+    return {f"secret {path.name}:{number}": value for number, value in enumerate(values, start=1)}

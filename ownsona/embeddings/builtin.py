@@ -1,12 +1,14 @@
 """The default embedder: WordLlama's 256-d static model, read straight from the installed wheel.
 
-Why not `wordllama.WordLlama.load()`: importing the package pulls in its training and algorithm
-modules (and `requests`), its loader may reach for the network, and it keeps a float32 copy of the
-float16 weights; together about 97 MB of RSS. Here we locate the two data files without executing
-the package, keep the weights float16 (16 MB) and reproduce `WordLlamaInference.embed` exactly:
-Llama-2 BPE tokenisation without special tokens, ids clipped to the vocabulary, the mean of the
-token rows (attention mask = every real token), then L2 normalisation. The float16 rows are widened
-to float32 before summing, in the same order, so the vectors match wordllama's bit for bit.
+Why not `wordllama.WordLlama.load()`: it looks for the tokenizer under `tokenizer/` while the wheel
+ships it under `tokenizers/`, so it falls back to a download and fails offline; importing the
+package pulls in `requests` and its training helpers; and it keeps a float32 copy of the float16
+weights. bench/embeddings: it adds 70 MB of RSS to a server, this module 37 MB. Here the two data
+files are located without executing the package, the weights stay float16 (16 MB), and
+`WordLlamaInference.embed` is reproduced exactly: Llama-2 BPE tokenisation without special tokens,
+ids clipped to the vocabulary, the mean of the token rows (its attention mask covers every real
+token), then L2 normalisation. The float16 rows are widened to float32 and summed in the same
+order, so the vectors equal wordllama's bit for bit (tests/test_embeddings_builtin.py).
 """
 
 from __future__ import annotations

@@ -61,7 +61,8 @@ class OpenAIEmbedder:
 
     async def embed(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
-        parts = [await self._embed_batch(texts[i : i + self._batch_size]) for i in range(0, len(texts), self._batch_size)]
+        size = self._batch_size
+        parts = [await self._embed_batch(texts[i : i + size]) for i in range(0, len(texts), size)]
         if not parts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         return np.concatenate(parts) if len(parts) > 1 else parts[0]
@@ -88,7 +89,8 @@ class OpenAIEmbedder:
             try:
                 return await self._attempt(body, deadline - time.monotonic())
             except _Retryable as failure:
-                delay = failure.retry_after if failure.retry_after is not None else self._backoff(attempt)
+                # Retry-After is a floor: a server answering "0" forever must not be hammered.
+                delay = max(failure.retry_after or 0.0, self._backoff(attempt))
                 if time.monotonic() + delay >= deadline:
                     waited = time.monotonic() - started
                     raise EmbeddingError(
@@ -96,7 +98,11 @@ class OpenAIEmbedder:
                         f"{waited:.1f} s and {attempt + 1} attempt(s)"
                     ) from None
                 log.warning(
-                    "embedding_retry", endpoint=self._where, problem=failure.problem, attempt=attempt + 1, delay=round(delay, 2)
+                    "embedding_retry",
+                    endpoint=self._where,
+                    problem=failure.problem,
+                    attempt=attempt + 1,
+                    delay=round(delay, 2),
                 )
             await asyncio.sleep(delay)
             attempt += 1

@@ -8,10 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ownsona.config import Settings
 
-# Cosine similarity at which a new memory counts as a near duplicate of an existing one, per
-# embedding provider. The builtin value is calibrated in bench/dedup_threshold.py (paraphrase
-# pairs against related-but-different facts); 0.90 is the Java server's value for OpenAI.
-DEDUP_THRESHOLDS = {"builtin": 0.90, "openai": 0.90}
+from ownsona.memory.search import dedup_thresholds
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +19,8 @@ class MemoryLimits:
     max_recall_limit: int = 50
     default_list_limit: int = 20
     max_list_tags: int = 500
-    dedup_threshold: float = 0.90
+    dedup_threshold: float = 0.90  # at or above: listed in `candidates` / `previously_corrected`
+    skip_threshold: float = 0.90  # at or above: `skip_if_near` does not store the new fact
     dedup_top_k: int = 5
     export_max_rows: int = 100_000
     near_duplicate_max_rows: int = 20_000
@@ -31,14 +29,17 @@ class MemoryLimits:
     @classmethod
     def from_settings(cls, settings: Settings) -> MemoryLimits:
         provider = getattr(settings, "embedding_provider", "builtin")
-        threshold = settings.dedup_threshold
-        if threshold is None:
-            threshold = DEDUP_THRESHOLDS.get(provider, 0.90)
+        # Calibrated per provider in bench/dedup_threshold (see ownsona/memory/search.py);
+        # OWNSONA_DEDUP_THRESHOLD sets both cut-offs at once.
+        threshold, skip = dedup_thresholds(provider)
+        if settings.dedup_threshold is not None:
+            threshold = skip = settings.dedup_threshold
         return cls(
             max_text_chars=settings.max_text_chars,
             max_batch_size=settings.max_batch_size,
             default_recall_limit=settings.default_recall_limit,
             max_recall_limit=settings.max_recall_limit,
             dedup_threshold=threshold,
+            skip_threshold=skip,
             export_max_rows=settings.export_max_rows,
         )

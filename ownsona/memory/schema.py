@@ -18,10 +18,10 @@ from __future__ import annotations
 import sqlite3
 
 from ownsona.db import Migration, Schema, run_script
+from ownsona.memory.search import FTS_TOKENIZER
 
-# Porter stemming over unicode61 words, accents folded: "running" finds "run", "café" finds
-# "cafe". Chosen with bench/quality (BM25 hit@k); see the README's recall section.
-FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"
+# Migration 1 reads the tokenizer chosen by bench/quality. Once a release has shipped, changing
+# FTS_TOKENIZER needs a new migration that recreates `memories_fts` and runs its 'rebuild'.
 
 _V1 = f"""
 CREATE TABLE memories (
@@ -74,6 +74,11 @@ CREATE TRIGGER memories_tags_update AFTER UPDATE OF tags ON memories BEGIN
     INSERT OR IGNORE INTO memory_tags (memory_id, user_id, tag)
         SELECT new.id, new.user_id, value FROM json_each(new.tags);
 END;
+
+-- Bumped by bulk writers outside the server (ownsona import / reembed), so a running server
+-- knows its in-memory vector index is stale and reloads it.
+CREATE TABLE memory_epoch (id INTEGER PRIMARY KEY CHECK (id = 1), epoch INTEGER NOT NULL);
+INSERT INTO memory_epoch (id, epoch) VALUES (1, 0);
 
 CREATE VIRTUAL TABLE memories_fts USING fts5 (
     text, content = 'memories', content_rowid = 'id', tokenize = '{FTS_TOKENIZER}'

@@ -8,7 +8,6 @@ caller's `user_id`, so one user can never see or touch another's rows (§8.1 #1)
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -65,14 +64,22 @@ def find_live_by_key(conn: sqlite3.Connection, user_id: str, key: str) -> Memory
 
 
 def insert(
-    conn: sqlite3.Connection, user_id: str, memory: NewMemory, embedding: Embedding | None, now: int
+    conn: sqlite3.Connection,
+    user_id: str,
+    memory: NewMemory,
+    embedding: Embedding | None,
+    now: int,
+    *,
+    memory_id: int | None = None,
 ) -> int:
+    """Insert a row; `memory_id` keeps an imported row's original id (None: the next id)."""
     cursor = conn.execute(
-        "INSERT INTO memories (user_id, text, normalized_text, tags, importance, source_provider, capture_mode, "
+        "INSERT INTO memories (id, user_id, text, normalized_text, tags, importance, source_provider, capture_mode, "
         "session_id, metadata, created_at, updated_at, deleted_at, expires_at, last_confirmed_at, forget_reason, "
         "embedding, embedding_provider, embedding_model, embedding_dimensions) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
+            memory_id,
             user_id,
             memory.text,
             memory.key,
@@ -97,8 +104,13 @@ def insert(
     return int(cursor.lastrowid or 0)
 
 
-def update(conn: sqlite3.Connection, user_id: str, memory_id: int, patch: MemoryPatch, now: int) -> bool:
-    """Apply a patch to a live row; tombstones are never revived by an update."""
+def update(
+    conn: sqlite3.Connection, user_id: str, memory_id: int, patch: MemoryPatch, now: int, *, touch: bool = True
+) -> bool:
+    """Apply a patch to a live row; tombstones are never revived by an update.
+
+    `touch` moves `updated_at`; a pure confirmation does not count as a content change.
+    """
     sets: list[str] = []
     params: list[object] = []
     if patch.text is not None:
@@ -119,8 +131,9 @@ def update(conn: sqlite3.Connection, user_id: str, memory_id: int, patch: Memory
             params.append(getattr(patch, name))
     if not sets:
         return False
-    sets.append("updated_at = ?")
-    params.append(now)
+    if touch:
+        sets.append("updated_at = ?")
+        params.append(now)
     cursor = conn.execute(
         f"UPDATE memories SET {', '.join(sets)} WHERE id = ? AND user_id = ? AND deleted_at IS NULL",
         (*params, memory_id, user_id),
@@ -167,6 +180,27 @@ def restore(conn: sqlite3.Connection, user_id: str, memory_id: int) -> bool:
         (memory_id, user_id),
     )
     return cursor.rowcount == 1
+
+
+def id_taken(conn: sqlite3.Connection, memory_id: int) -> bool:
+    return conn.execute("SELECT 1 FROM memories WHERE id = ?", (memory_id,)).fetchone() is not None
+
+
+def find_imported(conn: sqlite3.Connection, user_id: str, key: str, created_at: int) -> int | None:
+    """The id of a row already imported from the same source row (same text and creation time)."""
+    row = conn.execute(
+        "SELECT id FROM memories WHERE user_id = ? AND normalized_text = ? AND created_at = ?",
+        (user_id, key, created_at),
+    ).fetchone()
+    return int(row[0]) if row else None
+
+
+def set_replaced_by(conn: sqlite3.Connection, user_id: str, memory_id: int, replaced_by_id: int) -> None:
+    conn.execute(
+        "UPDATE memories SET replaced_by_id = ? WHERE id = ? AND user_id = ? "
+        "AND EXISTS (SELECT 1 FROM memories WHERE id = ? AND user_id = ?)",
+        (replaced_by_id, memory_id, user_id, replaced_by_id, user_id),
+    )
 
 
 def set_embedding(conn: sqlite3.Connection, memory_id: int, text: str, embedding: Embedding) -> bool:
@@ -337,23 +371,15 @@ def text_search(conn: sqlite3.Connection, user_id: str, needle_key: str, now: in
     return [_record(r) for r in rows]
 
 
-_FTS_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def fts_query(words: Sequence[str]) -> str:
-    """An FTS5 MATCH expression that ORs the words, each quoted so no word is read as syntax."""
-    return " OR ".join('"' + word.replace('"', '""') + '"' for word in words)
-
-
 def bm25_hits(
     conn: sqlite3.Connection,
     user_id: str,
-    match: str,
+    match: str | None,
     now: int,
     limit: int,
     tags: Sequence[str] | None = None,
 ) -> list[tuple[int, float]]:
-    """Best full-text matches among the user's active rows as (id, bm25), higher is better."""
+    """Best full-text matches among the user's active rows as (id, -bm25), higher is better."""
     if not match:
         return []
     params: dict[str, object] = {"user": user_id, "now": now, "match": match, "limit": limit}
@@ -384,6 +410,15 @@ def tagged_ids(conn: sqlite3.Connection, user_id: str, tags: Sequence[str]) -> n
 # --- vectors ---------------------------------------------------------------------------------
 
 
+def epoch(conn: sqlite3.Connection) -> int:
+    """The bulk-change counter; a change means another process rewrote rows or vectors."""
+    return int(conn.execute("SELECT epoch FROM memory_epoch WHERE id = 1").fetchone()[0])
+
+
+def bump_epoch(conn: sqlite3.Connection) -> None:
+    conn.execute("UPDATE memory_epoch SET epoch = epoch + 1 WHERE id = 1")
+
+
 @dataclass(frozen=True, slots=True)
 class VectorRows:
     ids: np.ndarray  # int64, ascending
@@ -397,8 +432,9 @@ NEVER = np.iinfo(np.int64).max
 
 def load_vectors(
     conn: sqlite3.Connection, user_id: str, provider: str, model: str, dimensions: int
-) -> VectorRows:
-    """Every vector of the user made by this model, tombstones included (for correction checks)."""
+) -> tuple[int, VectorRows]:
+    """Every vector of the user made by this model, tombstones included (for correction checks),
+    with the bulk epoch they were read at."""
     rows = conn.execute(
         "SELECT id, embedding, deleted_at IS NOT NULL, coalesce(expires_at, ?) FROM memories "
         "WHERE user_id = ? AND embedding_provider = ? AND embedding_model = ? AND embedding_dimensions = ? "
@@ -410,29 +446,40 @@ def load_vectors(
     matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(count_, dimensions)
     deleted = np.fromiter((bool(r[2]) for r in rows), dtype=bool, count=count_)
     expires = np.fromiter((r[3] for r in rows), dtype=np.int64, count=count_)
-    return VectorRows(ids, matrix.astype(np.float32, copy=True), deleted, expires)
+    return epoch(conn), VectorRows(ids, matrix.astype(np.float32, copy=True), deleted, expires)
+
+
+@dataclass(frozen=True, slots=True)
+class StaleRow:
+    id: int
+    user_id: str
+    text: str
+    deleted: bool
+    expires_at: int | None
+
+
+def _stale_where(provider: str, model: str, dimensions: int | None) -> tuple[str, tuple[object, ...]]:
+    clause = "(embedding IS NULL OR embedding_provider IS NOT ? OR embedding_model IS NOT ?"
+    params: tuple[object, ...] = (provider, model)
+    if dimensions:
+        clause += " OR embedding_dimensions IS NOT ?"
+        params += (dimensions,)
+    return clause + ")", params
 
 
 def stale_rows(
     conn: sqlite3.Connection, provider: str, model: str, dimensions: int | None, *, after_id: int, limit: int
-) -> list[tuple[int, str, str]]:
-    """(id, user_id, text) of rows, every user and tombstones included, whose vector another model made."""
-    dim_clause = "" if not dimensions else " OR embedding_dimensions IS NOT ?"
-    params: tuple[object, ...] = (provider, model) + ((dimensions,) if dimensions else ()) + (after_id, limit)
-    return conn.execute(
-        "SELECT id, user_id, text FROM memories WHERE (embedding IS NULL OR embedding_provider IS NOT ? "
-        f"OR embedding_model IS NOT ?{dim_clause}) AND id > ? ORDER BY id LIMIT ?",
-        params,
+) -> list[StaleRow]:
+    """Rows of every user, tombstones included, whose vector is missing or made by another model."""
+    where, params = _stale_where(provider, model, dimensions)
+    rows = conn.execute(
+        f"SELECT id, user_id, text, deleted_at IS NOT NULL, expires_at FROM memories WHERE {where} AND id > ? "
+        "ORDER BY id LIMIT ?",
+        (*params, after_id, limit),
     ).fetchall()
+    return [StaleRow(i, u, t, bool(d), e) for i, u, t, d, e in rows]
 
 
 def count_stale(conn: sqlite3.Connection, provider: str, model: str, dimensions: int | None) -> int:
-    dim_clause = "" if not dimensions else " OR embedding_dimensions IS NOT ?"
-    params: tuple[object, ...] = (provider, model) + ((dimensions,) if dimensions else ())
-    return int(
-        conn.execute(
-            "SELECT count(*) FROM memories WHERE embedding IS NULL OR embedding_provider IS NOT ? "
-            f"OR embedding_model IS NOT ?{dim_clause}",
-            params,
-        ).fetchone()[0]
-    )
+    where, params = _stale_where(provider, model, dimensions)
+    return int(conn.execute(f"SELECT count(*) FROM memories WHERE {where}", params).fetchone()[0])

@@ -25,14 +25,15 @@ import numpy as np
 from ownsona.memory.store import NEVER, VectorRows
 
 Scope = Literal["active", "deleted"]
-Loader = Callable[[str], Awaitable[VectorRows]]
+Loader = Callable[[str], Awaitable[tuple[int, VectorRows]]]
 
 
 class UserVectors:
     """One user's vectors in a growable matrix, rows ordered by id."""
 
-    def __init__(self, rows: VectorRows, dimensions: int) -> None:
+    def __init__(self, rows: VectorRows, dimensions: int, epoch: int = 0) -> None:
         count = len(rows.ids)
+        self.epoch = epoch  # the bulk epoch (see store.epoch) the rows were read at
         capacity = max(64, count * 2)
         self.dimensions = dimensions
         self.size = count
@@ -133,6 +134,15 @@ class UserVectors:
         order = np.lexsort((-self.ids[positions], -scores[top]))
         return [(int(self.ids[positions[i]]), float(scores[top[i]])) for i in order]
 
+    def similarities(self, ids: list[int], query: np.ndarray) -> list[tuple[int, float]]:
+        """(id, cosine) for the given ids that are indexed; the others are left out."""
+        result = []
+        for memory_id in ids:
+            pos = self._position(memory_id)
+            if pos is not None and self.present[pos]:
+                result.append((memory_id, float(self.matrix[pos] @ query)))
+        return result
+
     def active_matrix(self, now: int) -> tuple[np.ndarray, np.ndarray]:
         """(ids, vectors) of the active rows: a copy, safe to use from another thread."""
         mask = self.mask("active", now, None)
@@ -162,8 +172,8 @@ class VectorIndex:
             return await asyncio.shield(slot.loading)
         slot.loading = asyncio.get_running_loop().create_future()
         try:
-            rows = await self._loader(user_id)
-            vectors = UserVectors(rows, self.dimensions)
+            epoch, rows = await self._loader(user_id)
+            vectors = UserVectors(rows, self.dimensions, epoch)
             for change in slot.pending:
                 change(vectors)
         except BaseException as exc:
@@ -197,8 +207,11 @@ class VectorIndex:
     def remove(self, user_id: str, memory_id: int) -> None:
         self._apply(user_id, lambda v: v.remove(memory_id))
 
-    def forget_user(self, user_id: str) -> None:
-        """Drop a user's cache (after a bulk import); the next search reloads it."""
-        slot = self._slots.get(user_id)
-        if slot is not None and slot.loading is None:
-            del self._slots[user_id]
+    async def current(self, user_id: str, epoch: int) -> UserVectors:
+        """The user's vectors, reloaded first if another process made bulk changes since."""
+        vectors = await self.for_user(user_id)
+        if vectors.epoch >= epoch:
+            return vectors
+        for uid in [u for u, slot in self._slots.items() if slot.loading is None]:
+            del self._slots[uid]  # every user's cache is stale, not only this one's
+        return await self.for_user(user_id)

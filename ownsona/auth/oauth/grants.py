@@ -67,7 +67,7 @@ def create_code(
 
 def exchange_code(
     conn: sqlite3.Connection, *, code: str, client_id: str, redirect_uri: str | None, verifier: str,
-    resource: str, issue_refresh: bool, lifetimes: Lifetimes, now: int,
+    resource: str | None, issue_refresh: bool, lifetimes: Lifetimes, now: int,
 ) -> Issued | Refused:
     """Redeem a code once. Any attempt burns it; a second redemption revokes what the first minted."""
     row = conn.execute(
@@ -91,18 +91,18 @@ def exchange_code(
         return Refused("invalid_grant", "redirect_uri does not match the authorization request")
     if not pkce_matches(verifier, challenge):
         return Refused("invalid_grant", "code_verifier does not match the code challenge")
-    if resource != code_resource:
+    if resource is not None and resource != code_resource:
         return Refused("invalid_target", "resource does not match the authorization request")
     grant_id = str(uuid.uuid4())
     conn.execute(
         "INSERT INTO oauth_grants (grant_id, client_id, user_id, scope, resource, created_at, expires_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (grant_id, client_id, user_id, scope, resource, now, now + lifetimes.family),
+        (grant_id, client_id, user_id, scope, code_resource, now, now + lifetimes.family),
     )
     conn.execute("UPDATE oauth_codes SET grant_id = ? WHERE code_hash = ?", (grant_id, digest(code)))
     conn.execute("UPDATE oauth_clients SET last_used_at = ? WHERE client_id = ?", (now, client_id))
     refresh = _new_refresh(conn, grant_id, now, lifetimes.refresh, now + lifetimes.family) if issue_refresh else None
-    return Issued(grant_id, client_id, user_id, scope, resource, refresh)
+    return Issued(grant_id, client_id, user_id, scope, code_resource, refresh)
 
 
 def _new_refresh(conn: sqlite3.Connection, grant_id: str, now: int, ttl: int, family_end: int) -> str:

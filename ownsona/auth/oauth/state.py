@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -32,7 +33,8 @@ class OAuthState:
     global_login_limiter: SlidingWindow
     dcr_limiter: SlidingWindow
     cimd: CimdFetcher
-    keyring: KeyRing | None = field(default=None)
+    keyring: KeyRing | None = field(default=None)  # loaded at start-up
+    pruner: asyncio.Task[None] | None = field(default=None)
 
     @classmethod
     def from_settings(cls, settings: Settings, db: Database, cimd_ssl: ssl.SSLContext | None = None) -> OAuthState:
