@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, V
 
 ENV_PREFIX = "OWNSONA_"
 ENV_FILE_VARIABLE = "OWNSONA_ENV_FILE"
+# OWNSONA_* variables that are not server settings: the env file's path, and the token
+# `ownsona doctor` uses as a client (often exported in the same shell as other commands).
+NOT_SETTINGS = frozenset({ENV_FILE_VARIABLE, "OWNSONA_DOCTOR_TOKEN"})
 
 
 class ConfigError(Exception):
@@ -247,7 +250,7 @@ def settings_from_environ(
     known = set(Settings.model_fields)
     values: dict[str, Any] = {}
     for key, value in merged.items():
-        if not key.startswith(ENV_PREFIX) or key == ENV_FILE_VARIABLE:
+        if not key.startswith(ENV_PREFIX) or key in NOT_SETTINGS:
             continue
         field = key[len(ENV_PREFIX) :].lower()
         if field not in known:

@@ -233,10 +233,11 @@ async def run_doctor(
 
 
 async def _run_steps(report: DoctorReport, client: McpClient, token: str) -> None:
-    async def challenge(token: str | None) -> str:
-        status, header = await client.challenge(token)
+    async def challenge(presented: str | None) -> str:
+        status, header = await client.challenge(presented)
         if status != 401:
-            raise DoctorError(f"expected HTTP 401, got {status}" + (" (the server is open to anyone!)" if status == 200 else ""))
+            warning = " (the server is open to anyone!)" if status == 200 else ""
+            raise DoctorError(f"expected HTTP 401, got {status}{warning}")
         if not header or not header.startswith(EXPECTED_CHALLENGE):
             raise DoctorError(f"401 without `WWW-Authenticate: {EXPECTED_CHALLENGE}` (got {header!r})")
         return f"401 with WWW-Authenticate: {header}"
@@ -265,9 +266,7 @@ async def _run_steps(report: DoctorReport, client: McpClient, token: str) -> Non
     created: dict[str, int] = {}
 
     async def remember() -> str:
-        payload = await client.call_tool(
-            "remember", {"text": text, "tags": [DOCTOR_TAG], "dedup_policy": "insert"}
-        )
+        payload = await client.call_tool("remember", {"text": text, "tags": [DOCTOR_TAG], "dedup_policy": "insert"})
         memory_id = payload.get("memory_id")
         if not isinstance(memory_id, int):
             raise DoctorError("remember returned no integer memory_id")

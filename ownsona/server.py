@@ -16,7 +16,7 @@ from aiohttp import web
 from ownsona import __version__
 from ownsona.app import AUTHENTICATOR_KEY, build_app
 from ownsona.auth.tokens import TokenStore
-from ownsona.config import ConfigError, Settings
+from ownsona.config import Settings
 from ownsona.db import Database, DatabaseTooNew
 from ownsona.embeddings import Embedder, close_embedder, create_embedder
 from ownsona.mcp.registry import ToolRegistry
@@ -87,14 +87,15 @@ def _lifecycle(settings: Settings, database: Database, service: MemoryService, e
 def serve(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT, then drain requests and close the store cleanly."""
     from ownsona.access_log import StructuredAccessLogger
-    from ownsona.logs import configure_logging, register_secret
+    from ownsona.logs import configure_logging
+    from ownsona.redact import register_secret
 
     configure_logging(settings.log_level)
     env_token = settings.api_token.get_secret_value() if settings.api_token else None
     tokens = TokenStore(settings.tokens_path, env_token=env_token, default_user_id=settings.user_id)
-    generated = tokens.ensure_default()
-    for token in tokens.tokens():
-        register_secret(token.value)
+    generated = tokens.ensure_default()  # loading registers every token value with the redactor
+    if settings.embedding_api_key is not None:
+        register_secret(settings.embedding_api_key.get_secret_value())
 
     app = build_server_app(settings, tokens)
     log.info(
@@ -104,7 +105,7 @@ def serve(settings: Settings) -> None:
         store=f"sqlite:{settings.database_path}",
         embeddings=f"{settings.embedding_provider}:{app[SERVICE_KEY].embedder.model}",
         oauth=settings.oauth,
-        tokens=[t.name for t in tokens.tokens()],
+        credentials=[t.name for t in tokens.tokens()],
     )
     if generated:
         log.info("token_generated", name="default", file=str(tokens.path), print_it_with="ownsona token show")
@@ -120,8 +121,6 @@ def serve(settings: Settings) -> None:
         )
     except DatabaseTooNew as exc:
         raise StartupError(str(exc)) from None
-    except ConfigError:
-        raise
     log.info("ownsona_stopped")
 
 

@@ -107,6 +107,10 @@ class UpdateOut(Out):
     dry_run: bool
     changed_fields: list[str]
     message: Literal["Ok", "Would update"]
+    candidates: list[MemoryMatch] | None = Field(
+        default=None, description="With new text: other memories that now say nearly the same (advice only)"
+    )
+    previously_corrected: list[MemoryMatch] | None = None
 
 
 class UpdateItemOut(Out):
@@ -115,6 +119,8 @@ class UpdateItemOut(Out):
     id: int
     changed_fields: list[str]
     message: str
+    candidates: list[MemoryMatch] | None = None
+    previously_corrected: list[MemoryMatch] | None = None
 
 
 class UpdateSummary(Out):

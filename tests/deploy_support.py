@@ -1,4 +1,5 @@
-"""Helpers for the deploy-kit tests: system binaries, a throw-away certificate, nginx in a temp prefix.
+"""Helpers for the deploy-kit tests: system binaries, a throw-away certificate, nginx in a temp prefix,
+and a real `ownsona serve` subprocess (the `ownsona_server` fixture).
 
 The shipped `nginx/ownsona.conf` is tested as shipped: `render_site` swaps only the host paths and
 ports, and fails if an expected literal is missing, so the tests cannot drift onto a different file.
@@ -224,8 +225,8 @@ def ownsona_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     home, output, port = root / "home", root / "app-output.log", free_port()
     app = App(port, home, output, SERVER_TOKEN)
     with output.open("wb") as sink:
-        process = subprocess.Popen([sys.executable, "-m", "ownsona", "serve"], env={**app.env, "OWNSONA_PORT": str(port)},
-                                   stdout=sink, stderr=subprocess.STDOUT)
+        process = subprocess.Popen([sys.executable, "-m", "ownsona", "serve"],
+                                   env={**app.env, "OWNSONA_PORT": str(port)}, stdout=sink, stderr=subprocess.STDOUT)
     try:
         wait_for_port(port, timeout=60, process=process)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as response:

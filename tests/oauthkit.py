@@ -160,7 +160,10 @@ StartOAuth = Callable[..., Awaitable[OAuthHarness]]
 
 @functools.cache
 def owner_hash() -> str:
-    return argon2.PasswordHasher().hash(PASSWORD)
+    """A real argon2id hash of PASSWORD, with cheap parameters (they travel inside the hash, and
+    verification uses them): the tests sign in hundreds of times. `ownsona password` is tested
+    with the production parameters in test_oauth_cli.py."""
+    return argon2.PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
 
 
 def oauth_settings(home: Path, port: int, **env: str) -> Settings:

@@ -33,6 +33,7 @@ from ownsona.commands import backup as backup_command
 from ownsona.commands import restore as restore_command
 
 NOW = datetime(2026, 12, 4, 3, 15, tzinfo=UTC)
+LiveDb = tuple[Path, sqlite3.Connection]
 
 
 def _rows(path: Path) -> list[str]:
@@ -44,7 +45,7 @@ def _rows(path: Path) -> list[str]:
 
 
 @pytest.fixture
-def live_db(tmp_path: Path) -> Iterator[tuple[Path, sqlite3.Connection]]:
+def live_db(tmp_path: Path) -> Iterator[LiveDb]:
     """A WAL database held open by a 'server' connection whose last writes are still in the WAL."""
     home = tmp_path / "state"
     home.mkdir()
@@ -62,7 +63,7 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_online_backup_captures_wal_writes_and_is_private(live_db: tuple[Path, sqlite3.Connection], tmp_path: Path) -> None:
+def test_online_backup_captures_wal_writes_and_is_private(live_db: LiveDb, tmp_path: Path) -> None:
     path, server = live_db
     assert Path(f"{path}-wal").stat().st_size > 0  # the rows are not in the main file yet
 
@@ -77,9 +78,7 @@ def test_online_backup_captures_wal_writes_and_is_private(live_db: tuple[Path, s
     assert [p.name for p in (tmp_path / "backups").iterdir()] == [backup.path.name]  # no partial left
 
 
-def test_round_trip_restores_the_snapshot_and_keeps_the_current_database(
-    live_db: tuple[Path, sqlite3.Connection], tmp_path: Path
-) -> None:
+def test_round_trip_restores_the_snapshot_and_keeps_the_current_database(live_db: LiveDb, tmp_path: Path) -> None:
     path, server = live_db
     backup = create_backup(path, tmp_path / "backups", now=NOW)
     server.execute("INSERT INTO memories (text) VALUES ('written after the backup')")
@@ -94,7 +93,7 @@ def test_round_trip_restores_the_snapshot_and_keeps_the_current_database(
     assert not Path(f"{path}-wal").exists() and not Path(f"{path}-shm").exists()
 
 
-def test_restore_into_an_empty_state_dir(live_db: tuple[Path, sqlite3.Connection], tmp_path: Path) -> None:
+def test_restore_into_an_empty_state_dir(live_db: LiveDb, tmp_path: Path) -> None:
     path, _server = live_db
     backup = create_backup(path, tmp_path / "backups", now=NOW)
     fresh = tmp_path / "new-host" / "var-lib-ownsona" / "ownsona.db"
@@ -107,9 +106,7 @@ def test_restore_into_an_empty_state_dir(live_db: tuple[Path, sqlite3.Connection
     assert sorted(p.name for p in fresh.parent.iterdir()) == ["ownsona.db"]
 
 
-def test_restore_refuses_while_a_server_holds_the_database(
-    live_db: tuple[Path, sqlite3.Connection], tmp_path: Path
-) -> None:
+def test_restore_refuses_while_a_server_holds_the_database(live_db: LiveDb, tmp_path: Path) -> None:
     path, server = live_db
     backup = create_backup(path, tmp_path / "backups", now=NOW)
     assert database_in_use(path)
@@ -147,9 +144,7 @@ def test_integrity_check_failure_is_detected_and_nothing_is_kept(tmp_path: Path)
     assert list((tmp_path / "backups").iterdir()) == []
 
 
-def test_restore_refuses_a_damaged_backup_and_leaves_the_database_alone(
-    live_db: tuple[Path, sqlite3.Connection], tmp_path: Path
-) -> None:
+def test_restore_refuses_a_damaged_backup_and_leaves_the_database_alone(live_db: LiveDb, tmp_path: Path) -> None:
     path, server = live_db
     server.close()
     damaged = tmp_path / "ownsona-20261201T000000Z.db"
@@ -199,9 +194,7 @@ def test_retention_always_keeps_the_newest_even_with_nothing_else(tmp_path: Path
         backups_to_prune(backups, keep_daily=0, keep_weekly=8)
 
 
-def test_run_backup_prunes_files_on_disk_and_ignores_foreign_files(
-    live_db: tuple[Path, sqlite3.Connection], tmp_path: Path
-) -> None:
+def test_run_backup_prunes_files_on_disk_and_ignores_foreign_files(live_db: LiveDb, tmp_path: Path) -> None:
     path, _server = live_db
     directory = tmp_path / "backups"
     directory.mkdir()
@@ -217,7 +210,7 @@ def test_run_backup_prunes_files_on_disk_and_ignores_foreign_files(
     assert prune_backups(directory, keep_daily=3, keep_weekly=0) == []
 
 
-def test_two_backups_in_one_second_get_distinct_names(live_db: tuple[Path, sqlite3.Connection], tmp_path: Path) -> None:
+def test_two_backups_in_one_second_get_distinct_names(live_db: LiveDb, tmp_path: Path) -> None:
     path, _server = live_db
     first = create_backup(path, tmp_path / "b", now=NOW)
     second = create_backup(path, tmp_path / "b", now=NOW)
@@ -232,7 +225,7 @@ def _run(module, argv: list[str]) -> int:
 
 
 def test_commands_back_up_and_restore_latest(
-    live_db: tuple[Path, sqlite3.Connection], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+    live_db: LiveDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     path, server = live_db
     for key in [k for k in os.environ if k.startswith("OWNSONA_")]:
@@ -278,7 +271,7 @@ def test_root_makes_backups_and_restores_owned_by_the_service_user(tmp_path: Pat
         assert (path.stat().st_uid, path.stat().st_gid) == (service_uid, service_gid), path
 
 
-def test_restore_sets_aside_a_file_that_is_not_a_database(live_db: tuple[Path, sqlite3.Connection], tmp_path: Path) -> None:
+def test_restore_sets_aside_a_file_that_is_not_a_database(live_db: LiveDb, tmp_path: Path) -> None:
     path, _server = live_db
     backup = create_backup(path, tmp_path / "backups", now=NOW)
     broken = tmp_path / "broken" / "ownsona.db"

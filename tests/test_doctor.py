@@ -51,7 +51,8 @@ def memory_registry(memories: dict[int, str], *, recall_finds: bool = True, with
 
     async def recall(ctx: ToolContext, args: RecallArgs) -> dict[str, Any]:
         hits = [i for i, text in memories.items() if recall_finds and args.query in text]
-        return {"ok": True, "query": args.query, "matches": [{"id": i, "text": memories[i], "score": 0.9} for i in hits]}
+        matches = [{"id": i, "text": memories[i], "score": 0.9} for i in hits]
+        return {"ok": True, "query": args.query, "matches": matches}
 
     async def forget(ctx: ToolContext, args: ForgetArgs) -> dict[str, Any]:
         if args.id not in memories:
@@ -210,3 +211,11 @@ async def test_command_line_exit_status_and_report(aiohttp_server, settings: Set
 
     code, out, _ = await doctor({}, "--token-file", "-", stdin=TEST_TOKEN + "\n")  # `ownsona token show |`
     assert code == 0, out
+
+
+def test_an_exported_doctor_token_is_not_mistaken_for_a_server_setting(tmp_path: Path) -> None:
+    """Operators export OWNSONA_DOCTOR_TOKEN and then run check-logs or backup in the same shell."""
+    from ownsona.config import settings_from_environ
+
+    settings = settings_from_environ({"OWNSONA_HOME": str(tmp_path), "OWNSONA_DOCTOR_TOKEN": TEST_TOKEN})
+    assert settings.home == tmp_path

@@ -695,3 +695,12 @@ async def test_start_reembeds_stale_rows_in_the_background(
     assert await new.reembedder.count_stale() == 0
     assert (await new.recall(ALICE, "Owls hunt at night.", limit=1))["matches"][0]["id"] == 1
     await new.stop()
+
+
+async def test_update_with_new_text_reports_near_duplicates(service: MemoryService) -> None:
+    await remember(service, "My dog's name is Coco.")
+    await remember(service, "I work as a nurse.")
+    result = await service.update_memory(ALICE, UpdateItem(id=2, text="The name of my dog is Coco."))
+    assert result["message"] == "Ok" and [c["id"] for c in result["candidates"]] == [1]
+    plain = await service.update_memory(ALICE, UpdateItem(id=1, tags=["pets"]))
+    assert "candidates" not in plain

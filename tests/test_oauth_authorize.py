@@ -267,3 +267,19 @@ async def test_offline_access_is_tolerated_and_the_grant_is_the_memory_scope(sta
     status, body, _ = await h.token({"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
                                      "redirect_uri": client["redirect_uris"][0], "client_id": client["client_id"]})
     assert status == 200 and body["scope"] == "memory"
+
+
+async def test_consent_needs_a_live_session_so_a_password_change_ends_open_consent_pages(
+    start_oauth: StartOAuth,
+) -> None:
+    h = await start_oauth()
+    _, params = await client_and_params(h)
+    browser = Browser()
+    page = await login(h, browser, params)
+    fields = {**hidden_fields(await page.text()), "decision": "allow"}
+    from ownsona.auth.oauth.password import set_owner_password
+
+    await set_owner_password(h.db, "a-brand-new-Passw0rd-42")
+    response = await h.post_form(browser, fields)
+    assert response.status == 200 and "Location" not in response.headers
+    assert hidden_fields(await response.text())["stage"] == "login"

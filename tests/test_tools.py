@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aiohttp
 import httpx2
 import mcp
 import pytest
@@ -221,3 +223,30 @@ def test_database_file_is_private(server: Any) -> None:
     path = server.app[DATABASE_KEY].path
     assert path.exists() and (path.stat().st_mode & 0o077) == 0
     assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+async def test_fifty_concurrent_http_clients_mixing_reads_and_writes(server: Any) -> None:
+    url = str(server.make_url("/mcp"))
+    headers = {"Authorization": f"Bearer {TEST_TOKEN}", "Accept": "application/json, text/event-stream",
+               "MCP-Protocol-Version": "2025-06-18"}
+
+    async def call(http: aiohttp.ClientSession, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
+        async with http.post(url, json=body, headers=headers) as response:
+            assert response.status == 200
+            result = (await response.json())["result"]
+        assert not result.get("isError"), result
+        return result["structuredContent"]
+
+    async def client(n: int, http: aiohttp.ClientSession) -> None:
+        for i in range(3):
+            if n % 2:
+                stored = await call(http, "remember", {"text": f"Client {n} says fact {i}.", "dedup_policy": "insert"})
+                await call(http, "update_memory", {"id": stored["memory_id"], "tags": [f"c{n}"]})
+            else:
+                await call(http, "recall", {"query": f"fact {i}"})
+                await call(http, "list_memories", {"limit": 5})
+
+    async with aiohttp.ClientSession() as http:
+        await asyncio.gather(*(client(n, http) for n in range(50)))
+        assert (await call(http, "count_memories", {}))["count"] == 75

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ownsona.config import ConfigError
+from ownsona.redact import register_secret
 
 MIN_TOKEN_LENGTH = 32
 TOKEN_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
@@ -92,6 +93,9 @@ class TokenStore:
                 continue  # the environment's "default" wins over a stored one
             check_token_strength(token.value, source=f"token {token.name!r} in {self._path}")
             tokens.append(token)
+        for token in tokens:
+            # Tokens created while the server runs reach the log redactor here, not only at start.
+            register_secret(token.value)
         self._tokens = tokens
         self._digests = [(_digest(t.value), t) for t in tokens]
         return list(tokens)

@@ -12,8 +12,10 @@ HELP = "Copy the database online (SQLite backup API) into the backup directory, 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env-file", type=Path, help="read OWNSONA_* settings from this file too")
     parser.add_argument("--dir", type=Path, help="backup directory (default: OWNSONA_BACKUP_DIR or <home>/backups)")
-    parser.add_argument("--keep-daily", type=int, help="days to keep one copy of (default: OWNSONA_BACKUP_KEEP_DAILY, 14)")
-    parser.add_argument("--keep-weekly", type=int, help="weeks to keep one copy of (default: OWNSONA_BACKUP_KEEP_WEEKLY, 8)")
+    parser.add_argument("--keep-daily", type=int,
+                        help="days to keep one copy of (default: OWNSONA_BACKUP_KEEP_DAILY, 14)")
+    parser.add_argument("--keep-weekly", type=int,
+                        help="weeks to keep one copy of (default: OWNSONA_BACKUP_KEEP_WEEKLY, 8)")
     parser.add_argument("--list", action="store_true", help="only list the existing backups, newest first")
 
 

@@ -81,6 +81,8 @@ class _UpdateItem:
     memory_id: int
     patch: MemoryPatch
     changed_fields: list[str]
+    near: list[tuple[int, float]] = field(default_factory=list)  # for new text: similar live rows
+    corrected: list[tuple[int, float]] = field(default_factory=list)  # and similar tombstones
 
 
 class MemoryService:
@@ -638,7 +640,7 @@ class MemoryService:
             raise outcome.error
         assert outcome.payload is not None
         return {"ok": True, "memory_id": prepared.memory_id, "dry_run": dry_run,
-                "changed_fields": prepared.changed_fields, "message": outcome.payload["message"]}
+                "changed_fields": prepared.changed_fields, **outcome.payload}
 
     async def update_memory_batch(
         self, user_id: str, items: Sequence[UpdateItem | None], *, dry_run: bool = False
@@ -671,7 +673,7 @@ class MemoryService:
                 continue
             updated += 1
             results.append({**entry, "ok": True, "changed_fields": pair[0].changed_fields,
-                            "message": pair[1].payload["message"] if pair[1].payload else "Ok"})
+                            **(pair[1].payload or {"message": "Ok"})})
         return {"ok": True, "dry_run": dry_run, "results": results,
                 "summary": {"total": len(items), "updated": updated, "errors": failed}}
 
@@ -697,7 +699,14 @@ class MemoryService:
                 for i in to_embed:
                     problems[i] = exc
             else:
+                vectors_now = await self._user_vectors(user_id)
+                threshold, k = self.limits.dedup_threshold, self.limits.dedup_top_k
                 for i, vector in zip(to_embed, vectors, strict=True):
+                    item = items[i]
+                    item.near = [h for h in vectors_now.search(vector, k, now, exclude=item.memory_id)
+                                 if h[1] >= threshold]
+                    item.corrected = [h for h in vectors_now.search(vector, k, now, scope="deleted")
+                                      if h[1] >= threshold]
                     patch = items[i].patch
                     items[i].patch = MemoryPatch(
                         text=patch.text, key=patch.key, tags=patch.tags, importance=patch.importance,
@@ -747,6 +756,14 @@ class MemoryService:
         store.update(conn, user_id, item.memory_id, item.patch, now)
         record = store.get(conn, user_id, item.memory_id)
         assert record is not None
+        payload: dict[str, Any] = {"message": "Ok"}
+        rows = store.get_many(conn, user_id, [h[0] for h in item.near + item.corrected])
+        candidates = [match_shape(rows[m], s) for m, s in item.near if m in rows and rows[m].is_active(now)]
+        corrected = [match_shape(rows[m], s) for m, s in item.corrected if m in rows and rows[m].is_deleted]
+        if candidates:
+            payload["candidates"] = candidates
+        if corrected:
+            payload["previously_corrected"] = corrected
         memory_id, expires = record.id, record.expires_at
         embedding = item.patch.embedding
 
@@ -756,7 +773,7 @@ class MemoryService:
             else:
                 index.set_state(user_id, memory_id, deleted=False, expires_at=expires)
 
-        return _Outcome({"message": "Ok"}, change=change)
+        return _Outcome(payload, change=change)
 
     # ------------------------------------------------------------------ confirm, forget, restore
 

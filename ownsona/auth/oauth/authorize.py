@@ -28,7 +28,7 @@ from ownsona.auth.oauth.flows import (
     session_user,
 )
 from ownsona.auth.oauth.grants import FLOW_TTL_SECONDS, create_code
-from ownsona.auth.oauth.http import remote_address
+from ownsona.auth.oauth.httputil import remote_address
 from ownsona.auth.oauth.password import verify_owner_password
 from ownsona.auth.oauth.state import OAUTH_STATE_KEY, OAuthState
 from ownsona.auth.oauth.urls import canonical_resource, origin_of, redirect_host, redirect_uri_problem, with_query
@@ -184,7 +184,11 @@ async def post_authorize(request: web.Request) -> web.StreamResponse:
     if stage == "login":
         return await _login(request, state, client, flow, flow_id, csrf, str(form.get("password", "")))
     if stage == "consent":
-        if flow.user_id is None:
+        # Consent needs both: a sign-in on this flow, and a live session in this browser (a new
+        # password ends sessions, and must also end consent pages already on screen).
+        session = request.cookies.get(SESSION_COOKIE)
+        user_id = await state.db.read(lambda conn: session_user(conn, session, now)) if session else None
+        if flow.user_id is None or user_id != flow.user_id:
             return pages.login_page(client_name=client.client_name, flow_id=flow_id, csrf=csrf)
         return await _decide(request, state, client, flow, flow_id, form.get("decision") == "allow")
     return pages.error_page("Unknown form stage.")

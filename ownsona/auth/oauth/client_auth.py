@@ -15,7 +15,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from ownsona.auth.oauth.clients import Client, get_client, secret_matches
-from ownsona.auth.oauth.http import oauth_error
+from ownsona.auth.oauth.httputil import oauth_error
 from ownsona.auth.oauth.state import OAuthState
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from ownsona.auth.oauth.clients import AUTH_METHODS, GRANT_TYPES, SCOPES_SUPPORTED
-from ownsona.auth.oauth.http import json_response
+from ownsona.auth.oauth.httputil import json_response
 from ownsona.auth.oauth.keys import ALGORITHM
 from ownsona.auth.oauth.state import OAUTH_STATE_KEY, OAuthState
 

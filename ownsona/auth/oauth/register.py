@@ -9,7 +9,7 @@ from aiohttp import web
 
 from ownsona.auth.oauth.clients import Client, ClientMetadataError, parse_metadata, register_client
 from ownsona.auth.oauth.crypto import digest, new_secret
-from ownsona.auth.oauth.http import NO_STORE, json_response, oauth_error, remote_address
+from ownsona.auth.oauth.httputil import NO_STORE, json_response, oauth_error, remote_address
 from ownsona.auth.oauth.state import OAUTH_STATE_KEY
 from ownsona.auth.oauth.urls import redirect_host
 

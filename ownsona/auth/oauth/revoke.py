@@ -13,7 +13,7 @@ from aiohttp import web
 from ownsona.auth.oauth.access_tokens import TokenRejected, check
 from ownsona.auth.oauth.client_auth import ClientAuthFailed, authenticate_client
 from ownsona.auth.oauth.grants import grant_of_refresh_token, revoke_grant
-from ownsona.auth.oauth.http import CORS, NO_STORE, oauth_error, remote_address
+from ownsona.auth.oauth.httputil import CORS, NO_STORE, oauth_error, remote_address
 from ownsona.auth.oauth.state import OAUTH_STATE_KEY, OAuthState
 
 log = structlog.get_logger("ownsona.oauth")

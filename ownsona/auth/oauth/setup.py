@@ -16,10 +16,10 @@ import ssl
 import structlog
 from aiohttp import web
 
-from ownsona.auth.oauth import authorize, metadata, register, revoke, token
+from ownsona.auth.oauth import authorize, metadata, register, revoke, token_endpoint
 from ownsona.auth.oauth.access_tokens import CLOCK_SKEW_SECONDS
 from ownsona.auth.oauth.grants import prune
-from ownsona.auth.oauth.http import preflight
+from ownsona.auth.oauth.httputil import preflight
 from ownsona.auth.oauth.keys import load_keyring
 from ownsona.auth.oauth.password import owner_password_hash
 from ownsona.auth.oauth.state import OAUTH_STATE_KEY, OAuthState
@@ -66,7 +66,7 @@ def setup_oauth(app: web.Application, settings: Settings, db: Database, *,
     router.add_get("/oauth/jwks", metadata.get_jwks)
     router.add_get("/oauth/authorize", authorize.get_authorize)
     router.add_post("/oauth/authorize", authorize.post_authorize)
-    for path, handler in (("/oauth/token", token.post_token), ("/oauth/revoke", revoke.post_revoke)) + (
+    for path, handler in (("/oauth/token", token_endpoint.post_token), ("/oauth/revoke", revoke.post_revoke)) + (
         (("/oauth/register", register.post_register),) if settings.oauth_dcr else ()
     ):
         router.add_post(path, handler)

@@ -10,7 +10,7 @@ from aiohttp import web
 from ownsona.auth.oauth.access_tokens import mint
 from ownsona.auth.oauth.client_auth import ClientAuthFailed, authenticate_client
 from ownsona.auth.oauth.grants import Issued, Refused, exchange_code, use_refresh_token
-from ownsona.auth.oauth.http import NO_STORE, json_response, oauth_error, remote_address
+from ownsona.auth.oauth.httputil import NO_STORE, json_response, oauth_error, remote_address
 from ownsona.auth.oauth.state import OAUTH_STATE_KEY, OAuthState
 from ownsona.auth.oauth.urls import canonical_resource
 
