@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 
+from ownsona.auth.oauth.urls import canonical_origin
+
 ENV_PREFIX = "OWNSONA_"
 ENV_FILE_VARIABLE = "OWNSONA_ENV_FILE"
 # OWNSONA_* variables that are not server settings: the env file's path, and the token
@@ -139,11 +141,7 @@ class Settings(BaseModel):
     @field_validator("public_url")
     @classmethod
     def _public_origin(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        from ownsona.auth.oauth.urls import canonical_origin  # kept out of start-up imports
-
-        return canonical_origin(value)
+        return None if value is None else canonical_origin(value)
 
     @field_validator("oauth")
     @classmethod

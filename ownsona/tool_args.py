@@ -27,12 +27,16 @@ def _no_bool(value: Any) -> Any:
     return value
 
 
+# SQLite integers are signed 64-bit; a larger id or count is refused here, by name, instead of
+# overflowing in the driver.
+SQL_INT_MAX = 2**63 - 1
+
 Timestamp = Annotated[
     AwareDatetime | None,
     BeforeValidator(_blank_is_none),
     Field(description="ISO 8601 instant with a zone, e.g. 2027-01-01T00:00:00Z."),
 ]
-MemoryId = Annotated[int, Field(ge=1, description="The memory's id."), BeforeValidator(_no_bool)]
+MemoryId = Annotated[int, Field(ge=1, le=SQL_INT_MAX, description="The memory's id."), BeforeValidator(_no_bool)]
 Flag = StrictBool
 Tags = Annotated[
     list[str | None] | None,
@@ -43,7 +47,8 @@ Importance = Annotated[
     float | None,
     Field(ge=0.0, le=1.0, allow_inf_nan=False, description="How much the fact matters, 0 to 1 (default 0.5)."),
 ]
-Limit = Annotated[int, Field(ge=1), BeforeValidator(_no_bool)] | None
+Count = Annotated[int, Field(ge=0, le=SQL_INT_MAX), BeforeValidator(_no_bool)]
+Limit = Annotated[int, Field(ge=1, le=SQL_INT_MAX), BeforeValidator(_no_bool)] | None
 
 
 class Args(BaseModel):
@@ -98,21 +103,15 @@ class RecallArgs(Args):
 class BuildContextPromptArgs(Args):
     user_prompt: str = Field(description="The user's message to wrap with the relevant known facts.")
     limit: Limit = Field(default=None, description="How many facts at most (default 8, at most 50).")
-    max_chars: Annotated[int | None, BeforeValidator(_no_bool)] = Field(
-        default=None, ge=1, description="Budget for the facts' text, in characters."
-    )
+    max_chars: Limit = Field(default=None, description="Budget for the facts' text, in characters.")
     min_score: float | None = Field(default=None, ge=0.0, le=1.0, allow_inf_nan=False)
     tags: Tags = None
 
 
 class CleanupFilterArgs(Args):
     untagged_only: Flag = Field(default=False, description="Only memories without tags.")
-    min_chars: Annotated[int | None, BeforeValidator(_no_bool)] = Field(
-        default=None, ge=0, description="Only memories at least this long."
-    )
-    max_chars: Annotated[int | None, BeforeValidator(_no_bool)] = Field(
-        default=None, ge=0, description="Only memories at most this long."
-    )
+    min_chars: Count | None = Field(default=None, description="Only memories at least this long.")
+    max_chars: Count | None = Field(default=None, description="Only memories at most this long.")
     not_confirmed_since: Timestamp = Field(
         default=None, description="Only memories never confirmed, or last confirmed before this instant."
     )
@@ -120,7 +119,7 @@ class CleanupFilterArgs(Args):
 
 class ListMemoriesArgs(CleanupFilterArgs):
     limit: Limit = Field(default=None, description="Page size (default 20, at most 50).")
-    offset: Annotated[int, BeforeValidator(_no_bool)] = Field(default=0, ge=0, description="Rows to skip.")
+    offset: Count = Field(default=0, description="Rows to skip.")
     include_deleted: Flag = Field(default=False, description="Also list forgotten and expired memories.")
 
 
@@ -156,14 +155,12 @@ class ForgetArgs(Args):
         default=False, description="Erase the row for good instead of keeping a tombstone (rarely wanted)."
     )
     reason: str | None = Field(default=None, description="Why it is forgotten, e.g. 'outdated' (≤1024 chars).")
-    replaced_by_id: Annotated[int | None, BeforeValidator(_no_bool)] = Field(
-        default=None, ge=1, description="The memory that supersedes this one."
-    )
+    replaced_by_id: MemoryId | None = Field(default=None, description="The memory that supersedes this one.")
     dry_run: Flag = Field(default=False, description="Report what would happen without changing anything.")
 
 
 class ForgetBatchArgs(Args):
-    ids: list[Annotated[int, Field(ge=1), BeforeValidator(_no_bool)] | None] = Field(
+    ids: list[MemoryId | None] = Field(
         description="Ids of the memories to forget."
     )
     reason: str | None = Field(default=None, description="One reason recorded on every tombstone.")

@@ -13,13 +13,13 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from ownsona import tool_args as a
+from ownsona import tool_outputs as o
 from ownsona.mcp.registry import ToolContext, ToolError, ToolRegistry
 from ownsona.memory.errors import NOT_FOUND, ServiceError
 from ownsona.memory.inputs import UNSET, Filters, RememberItem, UpdateItem
 from ownsona.memory.service import MemoryService
 from ownsona.memory.timestamps import to_iso
-from ownsona import tool_args as a
-from ownsona import tool_outputs as o
 
 A = TypeVar("A", bound=BaseModel)
 
@@ -55,8 +55,14 @@ def _title(text: str) -> str:
     return first_line if len(first_line) <= TITLE_CHARS else first_line[: TITLE_CHARS - 1].rstrip() + "…"
 
 
-def _adapt(call: Callable[[str, A], Awaitable[dict[str, Any]]]) -> Callable[[ToolContext, A], Awaitable[dict[str, Any]]]:
-    """Turn a service call into a tool handler: user from the context, ServiceError → ToolError."""
+ServiceCall = Callable[[str, A], Awaitable[dict[str, Any]]]
+
+
+def _adapt(call: ServiceCall[A]) -> Callable[[ToolContext, A], Awaitable[dict[str, Any]]]:
+    """Turn a service call into a tool handler: user from the context, ServiceError → ToolError.
+
+    Every by-id operation therefore runs as the authenticated caller's user_id, never another.
+    """
 
     async def handler(ctx: ToolContext, args: A) -> dict[str, Any]:
         try:

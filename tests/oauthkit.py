@@ -1,6 +1,6 @@
 """Test kit for the OAuth server: a real app on a real port, and a client that walks the flow.
 
-The app is the lead's `build_app` (static tokens, /mcp, the test tool registry) with
+The app is `ownsona.app.build_app` (static tokens, /mcp, the test tool registry) with
 `setup_oauth` mounted and its verifier handed to the authenticator: the same wiring as
 `server.py`, minus the memory store and embedder. Cookies are handled by hand so tests can see
 and assert every attribute the server sets.
@@ -11,13 +11,9 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-import io
-import logging
 import re
 import secrets
-import sys
-import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -26,15 +22,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import argon2
-import pytest
-import structlog
 
 from conftest import TEST_TOKEN, make_test_registry, token_store_for
 from ownsona.app import AUTHENTICATOR_KEY, build_app
-from ownsona.auth.oauth.password import set_owner_password
-from ownsona.auth.oauth.schema import OAUTH_SCHEMA
 from ownsona.auth.oauth.setup import challenge_params, setup_oauth
-from ownsona.auth.oauth.state import OAUTH_STATE_KEY, OAuthState
+from ownsona.auth.oauth.state import OAuthState
 from ownsona.config import Settings, settings_from_environ
 from ownsona.db import Database
 
@@ -178,52 +170,3 @@ async def build_oauth_app(settings: Settings, db: Database, **kwargs: Any) -> An
     verifier = setup_oauth(app, settings, db, **kwargs)
     app[AUTHENTICATOR_KEY].set_verifier(verifier, challenge_params(settings))
     return app
-
-
-@pytest.fixture
-async def start_oauth(home: Path, aiohttp_server: Any, unused_tcp_port_factory: Any) -> AsyncIterator[StartOAuth]:
-    """Start an OAuth-enabled server (settings overridable per test); closed at teardown."""
-    opened: list[tuple[Any, Database, aiohttp.ClientSession]] = []
-
-    async def start(*, password: str | None = PASSWORD, setup_kwargs: dict[str, Any] | None = None,
-                    **env: str) -> OAuthHarness:
-        port = unused_tcp_port_factory()
-        settings = oauth_settings(home, port, **env)
-        db = Database(settings.database_path, [OAUTH_SCHEMA])
-        await db.open()
-        http = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
-        if password == PASSWORD:
-            stored = owner_hash()  # hashed once per session: argon2id is slow on purpose
-            await db.write(lambda conn: conn.execute(
-                "INSERT OR REPLACE INTO oauth_owner (id, password_hash, updated_at) VALUES (1, ?, 0)", (stored,)))
-        elif password:
-            await set_owner_password(db, password)
-        app = await build_oauth_app(settings, db, **(setup_kwargs or {}))
-        server = await aiohttp_server(app, port=port)
-        opened.append((server, db, http))
-        return OAuthHarness(settings, db, http, settings.public_url or "", app[OAUTH_STATE_KEY])
-
-    yield start
-    for server, db, http in opened:
-        await http.close()
-        await server.close()
-        await db.close()
-
-
-@pytest.fixture
-def captured_logs() -> Iterator[io.StringIO]:
-    """Every log record of the process, rendered by the production pipeline, into a buffer."""
-    from ownsona import logs
-
-    stream = io.StringIO()
-    logs.configure_logging(level="debug", stream=stream)
-    yield stream
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    logging.captureWarnings(False)
-    sys.excepthook = sys.__excepthook__
-    threading.excepthook = threading.__excepthook__
-    sys.unraisablehook = sys.__unraisablehook__
-    structlog.reset_defaults()
-    logging.getLogger().setLevel(logging.WARNING)

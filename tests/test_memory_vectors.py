@@ -88,3 +88,10 @@ def test_near_duplicate_groups_use_union_find() -> None:
     assert [g.ids for g in groups] == [[4, 5], [1, 2, 3]]
     assert groups[1].pair_count == 3 and all(score >= 0.99 for score in groups[1].best.values())
     assert find_groups(ids[:1], matrix[:1].astype(np.float32), 0.5) == []
+
+
+def test_one_pass_search_splits_live_and_deleted_rows() -> None:
+    index = UserVectors(rows([1, 2, 3], [unit(1, 0, 0), unit(1, 0.2, 0), unit(1, 0.1, 0)], [False, False, True]), 3)
+    live, dead = index.search_live_and_deleted(unit(1, 0, 0), 5, now=0, exclude=1)
+    assert [i for i, _ in live] == [2] and [i for i, _ in dead] == [3]
+    assert live == [h for h in index.search(unit(1, 0, 0), 5, now=0) if h[0] != 1]

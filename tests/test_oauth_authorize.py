@@ -8,16 +8,9 @@ import pytest
 from joserfc import jwt
 from structlog.testing import capture_logs
 
-from oauthkit import (  # noqa: F401 - start_oauth is a fixture
-    PASSWORD,
-    Browser,
-    OAuthHarness,
-    StartOAuth,
-    hidden_fields,
-    pkce_pair,
-    query_of,
-    start_oauth,
-)
+from oauthkit import PASSWORD, Browser, OAuthHarness, StartOAuth, hidden_fields, pkce_pair, query_of
+
+pytest_plugins = ["oauth_fixtures"]  # start_oauth, captured_logs
 
 ATTACKER = "https://attacker.example/steal"
 
@@ -53,14 +46,12 @@ async def test_untrusted_client_or_redirect_gets_a_page_not_a_redirect(start_oau
     assert "attacker" not in await response.text()
 
 
-async def test_redirect_uri_may_be_omitted_only_when_one_is_registered(start_oauth: StartOAuth) -> None:
+async def test_redirect_uri_is_required_even_with_one_registered(start_oauth: StartOAuth) -> None:
     h = await start_oauth()
     _, params = await client_and_params(h)
     del params["redirect_uri"]
-    assert (await h.authorize(Browser(), params)).status == 200
-    _, params = await client_and_params(h, redirect_uris=["http://127.0.0.1:9/a", "http://127.0.0.1:9/b"])
-    del params["redirect_uri"]
-    assert (await h.authorize(Browser(), params)).status == 400
+    response = await h.authorize(Browser(), params)
+    assert response.status == 400 and "Location" not in response.headers
 
 
 # --- after: errors go back to the client, with state and iss ---------------------------------------
@@ -272,6 +263,7 @@ async def test_offline_access_is_tolerated_and_the_grant_is_the_memory_scope(sta
 async def test_consent_needs_a_live_session_so_a_password_change_ends_open_consent_pages(
     start_oauth: StartOAuth,
 ) -> None:
+
     h = await start_oauth()
     _, params = await client_and_params(h)
     browser = Browser()
@@ -283,3 +275,34 @@ async def test_consent_needs_a_live_session_so_a_password_change_ends_open_conse
     response = await h.post_form(browser, fields)
     assert response.status == 200 and "Location" not in response.headers
     assert hidden_fields(await response.text())["stage"] == "login"
+
+
+async def test_login_limits_follow_the_proxied_address_and_cap_all_addresses_together(
+    start_oauth: StartOAuth,
+) -> None:
+    h = await start_oauth(oauth_login_attempts="2")  # per address 2, all addresses together 8
+    _, params = await client_and_params(h)
+
+    async def attempt(address: str, password: str) -> int:
+        browser = Browser()
+        page = await h.authorize(browser, params)
+        response = await h.post_form(browser, {**hidden_fields(await page.text()), "password": password},
+                                     headers={"X-Forwarded-For": address})
+        return response.status
+
+    assert [await attempt("203.0.113.1", "wrong-guess-123") for _ in range(3)] == [200, 200, 429]
+    assert await attempt("203.0.113.2", PASSWORD) == 200  # another address is unaffected
+    for n in range(3, 6):
+        assert [await attempt(f"203.0.113.{n}", "wrong-guess-123") for _ in range(2)] == [200, 200]
+    assert await attempt("203.0.113.99", PASSWORD) == 429  # eight failures in the window, from anywhere
+
+
+async def test_authorization_requests_are_rate_limited_per_address(start_oauth: StartOAuth) -> None:
+    h = await start_oauth()
+    _, params = await client_and_params(h)
+    for _ in range(30):
+        assert (await h.authorize(Browser(), params)).status == 200
+    assert (await h.authorize(Browser(), params)).status == 429
+    other = await h.http.get(f"{h.base}/oauth/authorize", params=params, headers={"X-Forwarded-For": "203.0.113.7"},
+                             allow_redirects=False)
+    assert other.status == 200

@@ -16,8 +16,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from oauthkit import REDIRECT, Browser, OAuthHarness, StartOAuth, hidden_fields, pkce_pair, start_oauth  # noqa: F401
+from oauthkit import REDIRECT, Browser, OAuthHarness, StartOAuth, pkce_pair
 from ownsona.auth.oauth.cimd import address_allowed, cache_seconds, is_metadata_url
+
+pytest_plugins = ["oauth_fixtures"]  # start_oauth, captured_logs
 
 
 @pytest.fixture(scope="module")

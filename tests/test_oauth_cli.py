@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from conftest import TEST_TOKEN
-from oauthkit import PASSWORD, StartOAuth, start_oauth  # noqa: F401 - fixture
+from oauthkit import PASSWORD, StartOAuth
 from ownsona.auth.oauth.keys import key_directory
 from ownsona.auth.oauth.password import owner_password_hash, verify_owner_password
 from ownsona.auth.oauth.schema import OAUTH_SCHEMA
@@ -20,12 +20,17 @@ from ownsona.auth.oauth.setup import check_oauth_ready
 from ownsona.config import ConfigError
 from ownsona.db import Database
 
+pytest_plugins = ["oauth_fixtures"]  # start_oauth, captured_logs
+
+REPO = Path(__file__).resolve().parents[1]
+
 
 def ownsona(home: Path, *args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("OWNSONA_")}
     environ.update({"OWNSONA_HOME": str(home), "HOME": str(home), "OWNSONA_API_TOKEN": TEST_TOKEN, **env})
     return subprocess.run([sys.executable, "-m", "ownsona", *args], input=stdin, capture_output=True, text=True,
-                          env=environ, timeout=120, stdin=None if stdin is not None else subprocess.DEVNULL)
+                          env=environ, timeout=120, stdin=None if stdin is not None else subprocess.DEVNULL,
+                          cwd=REPO)
 
 
 async def test_password_from_stdin_is_stored_as_an_argon2id_hash(home: Path) -> None:

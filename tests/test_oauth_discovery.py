@@ -11,8 +11,11 @@ import pytest
 from joserfc import jwt
 
 from conftest import make_test_registry, token_store_for
-from oauthkit import OAuthHarness, StartOAuth, oauth_settings, start_oauth  # noqa: F401 - fixture
+from oauthkit import OAuthHarness, StartOAuth, oauth_settings
 from ownsona.app import build_app
+
+pytest_plugins = ["oauth_fixtures"]  # start_oauth, captured_logs
+
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "k"}
 
@@ -92,6 +95,7 @@ async def test_unauthenticated_mcp_challenge_points_at_the_metadata(start_oauth:
     assert challenge.startswith("Bearer ")
     assert 'realm="ownsona"' in challenge
     assert f'resource_metadata="{h.base}/.well-known/oauth-protected-resource"' in challenge
+    assert 'scope="memory"' in challenge
     assert "error=" not in challenge
 
 

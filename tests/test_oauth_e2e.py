@@ -27,13 +27,15 @@ from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull,
 
 from cdp import Chromium, find_chromium
 from conftest import token_store_for
-from oauthkit import PASSWORD, captured_logs, oauth_settings  # noqa: F401 - fixture
+from oauthkit import PASSWORD, oauth_settings
 from ownsona.access_log import StructuredAccessLogger
 from ownsona.auth.oauth.keys import key_directory
 from ownsona.auth.oauth.password import set_owner_password
 from ownsona.auth.oauth.schema import OAUTH_SCHEMA
 from ownsona.db import Database
 from ownsona.server import build_server_app
+
+pytest_plugins = ["oauth_fixtures"]  # start_oauth, captured_logs
 
 if not find_chromium():
     if os.environ.get("CI"):
@@ -79,8 +81,9 @@ async def start_callback_server(aiohttp_server: Any) -> tuple[str, asyncio.Futur
 
 
 async def test_sdk_oauth_client_with_chromium_signs_in_calls_recall_refreshes_and_is_revoked(
-    home: Path, tmp_path: Path, aiohttp_server: Any, unused_tcp_port: int, captured_logs: io.StringIO,  # noqa: F811
+    home: Path, tmp_path: Path, aiohttp_server: Any, unused_tcp_port: int, captured_logs: io.StringIO,
 ) -> None:
+
     settings = oauth_settings(home, unused_tcp_port)
     db = Database(settings.database_path, [OAUTH_SCHEMA])
     await db.open()

@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from oauthkit import REDIRECT, OAuthHarness, StartOAuth, start_oauth  # noqa: F401 - fixture
+from oauthkit import REDIRECT, OAuthHarness, StartOAuth
 from ownsona.auth.oauth.crypto import digest
+
+pytest_plugins = ["oauth_fixtures"]  # start_oauth, captured_logs
 
 
 async def post(h: OAuthHarness, body: Any = None, *, data: bytes | None = None) -> tuple[int, dict[str, Any]]:
@@ -64,6 +66,7 @@ async def test_omitted_auth_method_makes_a_confidential_client_whose_secret_is_s
         (["not", "an", "object"], "invalid_client_metadata"),
     ],
 )
+
 async def test_bad_metadata_is_refused(start_oauth: StartOAuth, body: Any, error: str) -> None:
     h = await start_oauth()
     status, answer = await post(h, body)

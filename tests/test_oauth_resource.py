@@ -17,20 +17,14 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 
 from conftest import TEST_TOKEN
-from oauthkit import (  # noqa: F401 - fixtures
-    OAuthHarness,
-    StartOAuth,
-    build_oauth_app,
-    captured_logs,
-    oauth_settings,
-    owner_hash,
-    start_oauth,
-)
+from oauthkit import OAuthHarness, StartOAuth, build_oauth_app, oauth_settings, owner_hash
 from ownsona.auth.oauth.keys import rotate_key
 from ownsona.auth.oauth.schema import OAUTH_SCHEMA
 from ownsona.auth.oauth.state import OAUTH_STATE_KEY
 from ownsona.auth.oauth.verifier import AccessTokenVerifier
 from ownsona.db import Database
+
+pytest_plugins = ["oauth_fixtures"]  # start_oauth, captured_logs
 
 
 def b64(data: Any) -> str:
@@ -158,8 +152,6 @@ async def test_only_access_tokens_are_accepted(start_oauth: StartOAuth) -> None:
     assert await status_of(h, sign(h, {**header, "typ": "JWT"}, claims)) == 401
 
 
-@pytest.mark.xfail(strict=True, reason="lead: the auth middleware passes ?token= values to the OAuth verifier; "
-                                       "access tokens must be accepted from the Authorization header only")
 async def test_an_access_token_in_the_query_string_is_refused(start_oauth: StartOAuth) -> None:
     h = await start_oauth()
     _, _, token = await valid_pair(h)
@@ -167,7 +159,7 @@ async def test_an_access_token_in_the_query_string_is_refused(start_oauth: Start
 
 
 async def test_a_rejected_token_is_one_warning_that_says_why_without_the_token(
-    start_oauth: StartOAuth, captured_logs: io.StringIO,  # noqa: F811
+    start_oauth: StartOAuth, captured_logs: io.StringIO,
 ) -> None:
     h = await start_oauth()
     header, claims, _ = await valid_pair(h)
@@ -186,6 +178,7 @@ async def test_a_rejected_token_is_one_warning_that_says_why_without_the_token(
 async def test_after_key_rotation_old_tokens_still_verify_and_both_keys_are_published(
     home: Path, aiohttp_server: Any, unused_tcp_port: int,
 ) -> None:
+
     settings = oauth_settings(home, unused_tcp_port)
 
     async def run() -> tuple[Any, Database, OAuthHarness, aiohttp.ClientSession]:
@@ -218,4 +211,32 @@ async def test_after_key_rotation_old_tokens_still_verify_and_both_keys_are_publ
     assert await status_of(h, fresh["access_token"]) == 200
     await http.close()
     await server.close()
+    await db.close()
+
+
+async def test_a_lost_key_file_is_replaced_and_clients_recover_by_refreshing(
+    home: Path, aiohttp_server: Any, unused_tcp_port: int,
+) -> None:
+    settings = oauth_settings(home, unused_tcp_port)
+    db = Database(settings.database_path, [OAUTH_SCHEMA])
+    await db.open()
+    await db.write(lambda conn: conn.execute(
+        "INSERT INTO oauth_owner (id, password_hash, updated_at) VALUES (1, ?, 0)", (owner_hash(),)))
+    server = await aiohttp_server(await build_oauth_app(settings, db), port=unused_tcp_port)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+        h = OAuthHarness(settings, db, http, settings.public_url or "", server.app[OAUTH_STATE_KEY])
+        client = await h.register()
+        tokens = await h.tokens_for(client)
+        old_kid = h.state.keyring.current.kid  # type: ignore[union-attr]
+        await server.close()
+        for path in (home / "oauth-keys").glob("*.jwk"):
+            path.unlink()
+
+        server = await aiohttp_server(await build_oauth_app(settings, db), port=unused_tcp_port)
+        h = OAuthHarness(settings, db, http, settings.public_url or "", server.app[OAUTH_STATE_KEY])
+        assert h.state.keyring.current.kid != old_kid  # type: ignore[union-attr]
+        assert await status_of(h, tokens["access_token"]) == 401
+        status, fresh = await h.refresh(client, tokens["refresh_token"])
+        assert status == 200 and await status_of(h, fresh["access_token"]) == 200
+        await server.close()
     await db.close()

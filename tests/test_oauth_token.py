@@ -7,6 +7,7 @@ import base64
 import os
 import sqlite3
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +16,13 @@ import pytest
 from joserfc import jwt
 from structlog.testing import capture_logs
 
-from oauthkit import (  # noqa: F401 - start_oauth is a fixture
-    OAuthHarness,
-    StartOAuth,
-    build_oauth_app,
-    oauth_settings,
-    owner_hash,
-    pkce_pair,
-    start_oauth,
-)
+from oauthkit import OAuthHarness, StartOAuth, build_oauth_app, oauth_settings, owner_hash, pkce_pair
 from ownsona.auth.oauth.keys import key_directory
 from ownsona.auth.oauth.schema import OAUTH_SCHEMA
+from ownsona.auth.oauth.state import OAUTH_STATE_KEY
 from ownsona.db import Database
+
+pytest_plugins = ["oauth_fixtures"]  # start_oauth, captured_logs
 
 
 async def code_and_form(h: OAuthHarness, client: dict[str, Any]) -> dict[str, str]:
@@ -311,10 +307,7 @@ async def test_state_survives_a_restart(home: Path, aiohttp_server: Any, unused_
 
     server, db = await run_server()
     async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
-        from oauthkit import OAuthHarness as Harness
-        from ownsona.auth.oauth.state import OAUTH_STATE_KEY
-
-        h = Harness(settings, db, http, settings.public_url or "", server.app[OAUTH_STATE_KEY])
+        h = OAuthHarness(settings, db, http, settings.public_url or "", server.app[OAUTH_STATE_KEY])
         client = await h.register()
         tokens = await h.tokens_for(client)
         kid = h.state.keyring.current.kid  # type: ignore[union-attr]
@@ -322,7 +315,7 @@ async def test_state_survives_a_restart(home: Path, aiohttp_server: Any, unused_
         await db.close()
 
         server, db = await run_server()
-        h = Harness(settings, db, http, settings.public_url or "", server.app[OAUTH_STATE_KEY])
+        h = OAuthHarness(settings, db, http, settings.public_url or "", server.app[OAUTH_STATE_KEY])
         assert h.state.keyring.current.kid == kid  # type: ignore[union-attr]
         assert (await h.mcp(tokens["access_token"])).status == 200
         status, refreshed = await h.refresh(client, tokens["refresh_token"])
@@ -330,3 +323,23 @@ async def test_state_survives_a_restart(home: Path, aiohttp_server: Any, unused_
         assert (await h.mcp(refreshed["access_token"])).status == 200
     await server.close()
     await db.close()
+
+
+async def test_pruning_drops_only_what_nothing_can_use(start_oauth: StartOAuth) -> None:
+    from ownsona.auth.oauth.grants import prune
+
+    h = await start_oauth()
+    client = await h.register()
+    live = await h.tokens_for(client)
+    dead = await h.tokens_for(client)
+    dead_sid = claims_of(h, dead["access_token"])[1]["sid"]
+    await h.db.write(lambda conn: conn.execute("UPDATE oauth_grants SET expires_at = 1 WHERE grant_id = ?",
+                                               (dead_sid,)))
+    await h.db.write(lambda conn: conn.execute("UPDATE oauth_codes SET expires_at = 1"))
+    await h.db.write(lambda conn: prune(conn, int(time.time())))
+    counts = await h.db.read(lambda conn: {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                                           for t in ("oauth_codes", "oauth_grants", "oauth_refresh_tokens")})
+    assert counts == {"oauth_codes": 0, "oauth_grants": 1, "oauth_refresh_tokens": 1}
+    assert (await h.mcp(dead["access_token"])).status == 401
+    assert (await h.mcp(live["access_token"])).status == 200
+    assert (await h.refresh(client, live["refresh_token"]))[0] == 200

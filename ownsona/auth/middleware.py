@@ -199,7 +199,9 @@ class Authenticator:
             token = self._tokens.match(value)
             if token is not None:
                 principal = Principal(user_id=token.user_id, credential_name=token.name)
-            elif self._verifier is not None:
+            elif self._verifier is not None and source == "header":
+                # OAuth access tokens are accepted only in the header (RFC 6750 §2.3 is not offered);
+                # `?token=` is the static-token path for clients that cannot send headers.
                 principal = await self._verifier.verify(value)
         if principal is None:
             failure = source if value is None else f"invalid_{source}_token"

@@ -148,12 +148,14 @@ def to_item(position: int, record: dict[str, Any], now: int) -> _Item:
         deleted_at=_instant(record, "deleted_at"),
         forget_reason=check.reason(record.get("forget_reason")),
     )
-    return _Item(
-        position,
-        memory,
-        original_id if isinstance(original_id, int) and not isinstance(original_id, bool) else None,
-        replaced_by if isinstance(replaced_by, int) and not isinstance(replaced_by, bool) else None,
-    )
+    return _Item(position, memory, _row_id(original_id), _row_id(replaced_by))
+
+
+def _row_id(value: Any) -> int | None:
+    """An id worth keeping: a positive integer SQLite can store; anything else is dropped."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63:
+        return value
+    return None
 
 
 # --- import --------------------------------------------------------------------------------------

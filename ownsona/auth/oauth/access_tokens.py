@@ -99,7 +99,8 @@ def check(bearer: str, keyring: KeyRing, *, issuer: str, audience: str, now: int
     if check_time and isinstance(nbf, int) and nbf > now + CLOCK_SKEW_SECONDS:
         raise TokenRejected("not_yet_valid")
     sub, client_id, sid = claims.get("sub"), claims.get("client_id"), claims.get("sid")
-    if not all(isinstance(v, str) and v for v in (sub, client_id, sid)):
+    if not (isinstance(sub, str) and sub and isinstance(client_id, str) and client_id and isinstance(sid, str)
+            and sid):
         raise TokenRejected("missing_claims")
     scope = claims.get("scope", "")
     return TokenClaims(user_id=sub, client_id=client_id, grant_id=sid,

@@ -8,11 +8,11 @@ carrying `iss` (RFC 9207) and the client's `state`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
 from aiohttp import web
-from multidict import MultiDictProxy
 
 from ownsona.auth.oauth import pages
 from ownsona.auth.oauth.cimd import CimdError, is_metadata_url
@@ -39,6 +39,7 @@ CSRF_COOKIE = "__Host-ownsona_csrf"
 SESSION_COOKIE = "__Host-ownsona_session"
 # Scopes clients commonly add that need no grant of their own here: refresh tokens are always issued.
 IGNORED_SCOPES = frozenset({"offline_access"})
+MAX_LOGGED_ID = 200  # a client_id is caller-supplied: log a bounded prefix
 
 
 class AuthorizeRejected(Exception):
@@ -58,7 +59,7 @@ async def find_client(state: OAuthState, client_id: str) -> Client:
     try:
         metadata, max_age = await state.cimd.fetch(client_id)
     except CimdError as exc:
-        log.warning("oauth_cimd_rejected", client_id=client_id, reason=str(exc))
+        log.warning("oauth_cimd_rejected", client_id=client_id[:MAX_LOGGED_ID], reason=str(exc))
         raise AuthorizeRejected(f"The client could not be verified: {exc}.") from None
     fetched = Client(client_id=client_id, source="cimd", created_at=now, metadata_expires_at=now + max_age, **metadata)
     await state.db.write(lambda conn: save_client(conn, fetched))
@@ -66,10 +67,10 @@ async def find_client(state: OAuthState, client_id: str) -> Client:
 
 
 def _redirect_uri(state: OAuthState, client: Client, requested: str | None) -> str:
+    # Required even when only one is registered: the token request must then repeat it, and
+    # every MCP client sends it anyway.
     if requested is None:
-        if len(client.redirect_uris) != 1:
-            raise AuthorizeRejected("redirect_uri is required for this client.")
-        requested = client.redirect_uris[0]
+        raise AuthorizeRejected("The request names no redirect_uri.")
     if requested not in client.redirect_uris:  # exact string comparison, no normalisation
         raise AuthorizeRejected("The redirect_uri is not registered for this client.")
     if redirect_uri_problem(requested, state.allowlist):  # the allow-list may have shrunk since
@@ -84,7 +85,7 @@ class ErrorRedirect(Exception):
         self.description = description
 
 
-def _checked_request(state: OAuthState, client: Client, query: MultiDictProxy[str]) -> dict[str, str]:
+def _checked_request(state: OAuthState, client: Client, query: Mapping[str, str]) -> dict[str, str]:
     """The code-bearing parameters, validated; raises ErrorRedirect for the client to see."""
     if query.get("response_type") != "code":
         raise ErrorRedirect("unsupported_response_type", "response_type must be code")
@@ -122,6 +123,12 @@ def _set_cookie(response: web.StreamResponse, name: str, value: str, max_age: in
 
 async def get_authorize(request: web.Request) -> web.StreamResponse:
     state = request.app[OAUTH_STATE_KEY]
+    address = remote_address(request, state.settings)
+    if state.authorize_limiter.blocked_for(address):
+        log.warning("oauth_authorize_rate_limited", remote=address)
+        return pages.error_page("Too many sign-in requests from this address; try again in a few minutes.",
+                                status=429)
+    state.authorize_limiter.hit(address)
     query = request.query
     client_id = query.get("client_id")
     if not client_id:
@@ -130,15 +137,13 @@ async def get_authorize(request: web.Request) -> web.StreamResponse:
         client = await find_client(state, client_id)
         redirect_uri = _redirect_uri(state, client, query.get("redirect_uri"))
     except AuthorizeRejected as exc:
-        log.info("oauth_authorize_rejected", remote=remote_address(request, state.settings), client_id=client_id,
-                 reason=str(exc))
+        log.info("oauth_authorize_rejected", remote=address, client_id=client_id[:MAX_LOGGED_ID], reason=str(exc))
         return pages.error_page(str(exc))
     client_state = query.get("state")
     try:
         checked = _checked_request(state, client, query)
     except ErrorRedirect as exc:
-        log.info("oauth_authorize_rejected", remote=remote_address(request, state.settings), client_id=client_id,
-                 reason=exc.error)
+        log.info("oauth_authorize_rejected", remote=address, client_id=client_id, reason=exc.error)
         raise _response_redirect(state, redirect_uri, {"error": exc.error, "error_description": exc.description},
                                  client_state) from None
 
@@ -190,7 +195,7 @@ async def post_authorize(request: web.Request) -> web.StreamResponse:
         user_id = await state.db.read(lambda conn: session_user(conn, session, now)) if session else None
         if flow.user_id is None or user_id != flow.user_id:
             return pages.login_page(client_name=client.client_name, flow_id=flow_id, csrf=csrf)
-        return await _decide(request, state, client, flow, flow_id, form.get("decision") == "allow")
+        return await _decide(request, state, client, flow, flow_id, user_id, form.get("decision") == "allow")
     return pages.error_page("Unknown form stage.")
 
 
@@ -225,11 +230,10 @@ async def _login(request: web.Request, state: OAuthState, client: Client, flow: 
     return response
 
 
-async def _decide(request: web.Request, state: OAuthState, client: Client, flow: Flow, flow_id: str, allow: bool
-                  ) -> web.StreamResponse:
+async def _decide(request: web.Request, state: OAuthState, client: Client, flow: Flow, flow_id: str, user_id: str,
+                  allow: bool) -> web.StreamResponse:
     address = remote_address(request, state.settings)
     now = state.now()
-    user_id = flow.user_id or state.settings.user_id
 
     def answer(conn: Any) -> str | None:
         if not consume_flow(conn, flow_id):

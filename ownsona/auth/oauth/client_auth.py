@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import unquote
 
 from aiohttp import web
-from multidict import MultiDictProxy
 
 from ownsona.auth.oauth.clients import Client, get_client, secret_matches
 from ownsona.auth.oauth.httputil import oauth_error
@@ -30,7 +31,7 @@ class ClientAuthFailed(Exception):
         return oauth_error("invalid_client", self.description, status=401, headers=headers)
 
 
-def _credentials(request: web.Request, form: MultiDictProxy[str | bytes]) -> tuple[str, str | None, bool]:
+def _credentials(request: web.Request, form: Mapping[str, Any]) -> tuple[str, str | None, bool]:
     header = request.headers.get("Authorization")
     if header:
         scheme, _, value = header.partition(" ")
@@ -44,14 +45,13 @@ def _credentials(request: web.Request, form: MultiDictProxy[str | bytes]) -> tup
         if not sep or not client_id:
             raise ClientAuthFailed("malformed Basic credentials", True)
         return unquote(client_id), unquote(secret), True
-    client_id = form.get("client_id")
-    secret = form.get("client_secret")
-    if not isinstance(client_id, str) or not client_id:
+    form_id, form_secret = form.get("client_id"), form.get("client_secret")
+    if not isinstance(form_id, str) or not form_id:
         raise ClientAuthFailed("client authentication is required", False)
-    return client_id, secret if isinstance(secret, str) else None, False
+    return form_id, form_secret if isinstance(form_secret, str) else None, False
 
 
-async def authenticate_client(request: web.Request, form: MultiDictProxy[str | bytes], state: OAuthState) -> Client:
+async def authenticate_client(request: web.Request, form: Mapping[str, Any], state: OAuthState) -> Client:
     client_id, secret, used_basic = _credentials(request, form)
     client = await state.db.read(lambda conn: get_client(conn, client_id))
     if client is None or client.revoked_at is not None:

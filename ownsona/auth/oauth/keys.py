@@ -42,7 +42,7 @@ class KeyRing:
         keys = []
         for key in self.published.keys:
             public = key.as_dict(private=False)
-            public.update(kid=key.kid, use="sig", alg=ALGORITHM)
+            public.update(kid=str(key.kid), use="sig", alg=ALGORITHM)
             keys.append(public)
         return {"keys": keys}
 

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from ownsona.auth.oauth import authorize, metadata, register, revoke, token_endpoint
 from ownsona.auth.oauth.access_tokens import CLOCK_SKEW_SECONDS
+from ownsona.auth.oauth.clients import SCOPES_SUPPORTED
 from ownsona.auth.oauth.grants import prune
 from ownsona.auth.oauth.httputil import preflight
 from ownsona.auth.oauth.keys import load_keyring
@@ -33,10 +34,12 @@ PRUNE_INTERVAL_SECONDS = 600
 
 
 def challenge_params(settings: Settings) -> dict[str, str]:
-    """Extra `WWW-Authenticate` parameters for /mcp's 401 when OAuth is on (RFC 9728 §5.1)."""
+    """Extra `WWW-Authenticate` parameters for /mcp's 401 when OAuth is on: where the metadata is
+    (RFC 9728 §5.1) and which scope to ask for (MCP 2025-11-25 makes clients follow it)."""
     if not settings.oauth or not settings.public_url:
         return {}
-    return {"resource_metadata": f"{settings.public_url}/.well-known/oauth-protected-resource"}
+    return {"resource_metadata": f"{settings.public_url}/.well-known/oauth-protected-resource",
+            "scope": " ".join(SCOPES_SUPPORTED)}
 
 
 async def check_oauth_ready(settings: Settings, db: Database) -> None:

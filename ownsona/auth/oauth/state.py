@@ -19,6 +19,10 @@ from ownsona.db import Database
 
 # Failed logins from all addresses together: a distributed guesser still meets a wall.
 GLOBAL_LOGIN_FACTOR = 4
+# Authorization requests per address: each one writes a flow row and may fetch a metadata
+# document, so a stranger must not be able to drive either at will. An owner needs a handful.
+AUTHORIZE_REQUESTS = 30
+AUTHORIZE_WINDOW_SECONDS = 600.0
 
 
 @dataclass
@@ -32,6 +36,7 @@ class OAuthState:
     login_limiter: SlidingWindow
     global_login_limiter: SlidingWindow
     dcr_limiter: SlidingWindow
+    authorize_limiter: SlidingWindow
     cimd: CimdFetcher
     keyring: KeyRing | None = field(default=None)  # loaded at start-up
     pruner: asyncio.Task[None] | None = field(default=None)
@@ -57,6 +62,7 @@ class OAuthState:
                 settings.oauth_login_attempts * GLOBAL_LOGIN_FACTOR, settings.oauth_login_window_seconds
             ),
             dcr_limiter=SlidingWindow(settings.oauth_dcr_rate_limit, settings.oauth_dcr_rate_window_seconds),
+            authorize_limiter=SlidingWindow(AUTHORIZE_REQUESTS, AUTHORIZE_WINDOW_SECONDS),
             cimd=CimdFetcher(
                 allow_private=settings.oauth_cimd_allow_private,
                 timeout=settings.oauth_cimd_timeout_seconds,

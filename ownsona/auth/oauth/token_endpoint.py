@@ -60,7 +60,7 @@ async def post_token(request: web.Request) -> web.Response:
         token = _text(form, "refresh_token")
         if token is None:
             return oauth_error("invalid_request", "refresh_token is required")
-        scope = form.get("scope") if isinstance(form.get("scope"), str) else None
+        scope = _text(form, "scope")
         outcome = await state.db.write(lambda conn: use_refresh_token(
             conn, token=token, client_id=client.client_id, scope=scope, resource=resource,
             lifetimes=state.lifetimes, now=now))

@@ -13,7 +13,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from bench.corpus import seed_facts
+from bench.harness.corpus import seed_facts
 from ownsona.config import settings_from_environ
 from ownsona.db import Database
 from ownsona.embeddings import close_embedder, create_embedder
@@ -59,6 +59,10 @@ def count_memories(database: Path) -> int:
 
 
 def copy_store(source_home: Path, target_home: Path) -> None:
-    """Give a server its own copy of a seeded store (after a clean close, the file alone is complete)."""
-    target_home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """Give a server its own fresh copy of a seeded store, replacing whatever its home held.
+
+    After the seeding process closed the store cleanly, the database file alone is complete.
+    """
+    shutil.rmtree(target_home, ignore_errors=True)
+    target_home.mkdir(mode=0o700, parents=True)
     shutil.copy2(source_home / DATABASE_FILE, target_home / DATABASE_FILE)

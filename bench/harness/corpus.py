@@ -11,9 +11,10 @@ import json
 from functools import cache
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parent.parent / "data"
 
-_NAMES = "Maria Tom Anna Lukas Sofia Jonas Emma Noah Mia Elias Lena Felix Clara Paul Hannah Leon Priya Kenji Omar Ines".split()
+_NAMES = """Maria Tom Anna Lukas Sofia Jonas Emma Noah Mia Elias Lena Felix Clara Paul Hannah Leon Priya Kenji
+Omar Ines""".split()
 _PLACES = "Lisbon Oslo Kyoto Porto Vienna Seattle Nairobi Lyon Krakow Dublin Austin Hanoi Bergen Quito Tartu".split()
 _THINGS = [
     "prefers green tea over coffee", "is allergic to peanuts", "plays the cello on Sundays",

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import aiohttp
 
-from bench import corpus, wire
-from bench.loadgen import session_for
-from bench.procs import ServerProcess, ServerSpec, call_tool
+from bench.harness import corpus, wire
+from bench.harness.loadgen import session_for
+from bench.harness.procs import ServerProcess, ServerSpec, call_tool
 
 BATCH_ITEMS = 5
 
@@ -97,6 +97,11 @@ def check_store(database: Path, acked: dict[int, str]) -> tuple[list[int], list[
     return missing, changed, integrity
 
 
+def _served_text(spec: ServerSpec, memory_id: int) -> object:
+    memory = call_tool(spec, "get_memory", {"id": memory_id}).get("memory")
+    return memory.get("text") if isinstance(memory, dict) else None
+
+
 def crash_round(spec: ServerSpec, database: Path, log_path: Path, *, clients: int, kill_after: float,
                 nonce: str) -> CrashRound:
     """One kill-restart-verify cycle over the store in `database` (served by `spec`)."""
@@ -114,8 +119,5 @@ def crash_round(spec: ServerSpec, database: Path, log_path: Path, *, clients: in
         second.wait_ready()
         report.missing, report.changed, report.integrity = check_store(database, acked)
         sample = random.Random(nonce).sample(sorted(acked), min(10, len(acked)))
-        report.served_after_restart = all(
-            call_tool(spec, "get_memory", {"id": memory_id}).get("memory", {}).get("text") == acked[memory_id]  # type: ignore[union-attr]
-            for memory_id in sample
-        )
+        report.served_after_restart = all(_served_text(spec, memory_id) == acked[memory_id] for memory_id in sample)
     return report

@@ -1,7 +1,7 @@
 """The two small servers the benchmarks compare against, each run as its own process.
 
-    python -m bench.servers echo-baseline --port N   # bare aiohttp: parse JSON, answer JSON (the ceiling)
-    python -m bench.servers echo-stack --port N      # OwnSona's whole HTTP stack serving one trivial tool
+    python -m bench.harness.servers echo-baseline --port N   # bare aiohttp: parse JSON, answer JSON (the ceiling)
+    python -m bench.harness.servers echo-stack --port N      # OwnSona's whole HTTP stack serving one trivial tool
 
 `echo-stack` is `ownsona serve` minus the store and the embedder: the same settings, token store,
 logging, access log, middlewares and `/mcp` transport, so the gap to `echo-baseline` is exactly
@@ -69,7 +69,7 @@ def run_echo_stack(port: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.servers")
+    parser = argparse.ArgumentParser(prog="python -m bench.harness.servers")
     parser.add_argument("kind", choices=["echo-baseline", "echo-stack"])
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bench import corpus, wire
+from bench.harness import corpus, wire
 
 Scenario = Callable[[int, str], dict[str, Any]]
 

@@ -1,6 +1,6 @@
 """Run a Python module under cProfile, every thread included, and save the merged stats on exit.
 
-    python -m bench.profiled OUT.prof -m ownsona serve --port N
+    python -m bench.harness.profiled OUT.prof -m ownsona serve --port N
 
 cProfile alone sees only the main thread; OwnSona reads SQLite in reader threads and writes in a
 writer thread, so each new thread gets its own profiler and all are merged when the module returns
@@ -74,7 +74,7 @@ def top_entries(path: Path, count: int = 25, sort: str = "tottime", restrict: st
 
 def main(argv: list[str]) -> int:
     if len(argv) < 3 or argv[1] != "-m":
-        print("usage: python -m bench.profiled OUT.prof -m MODULE [ARGS...]", file=sys.stderr)
+        print("usage: python -m bench.harness.profiled OUT.prof -m MODULE [ARGS...]", file=sys.stderr)
         return 2
     out, module, args = Path(argv[0]), argv[2], argv[3:]
     sys.argv = [module, *args]

@@ -1,6 +1,6 @@
 """The load generator: N concurrent keep-alive clients, bounded by a request count and a time limit.
 
-Run it as its own process (`python -m bench.loadgen '<json spec>'`, JSON result on stdout) so that
+Run it as its own process (`python -m bench.harness.loadgen '<json spec>'`, JSON result on stdout) so that
 it never shares an interpreter, a GIL or an event loop with the server it measures. `drive` is also
 used in-process by the chaos checks, which need each acknowledged response.
 """
@@ -21,9 +21,9 @@ from typing import Any
 
 import aiohttp
 
-from bench import wire
-from bench.procs import PYTHON, ROOT
-from bench.scenarios import SCENARIOS, Scenario
+from bench.harness import wire
+from bench.harness.procs import PYTHON, ROOT
+from bench.harness.scenarios import SCENARIOS, Scenario
 
 MAX_ERROR_SAMPLES = 5
 OnResponse = Callable[[dict[str, Any], int, bytes], None]
@@ -154,7 +154,7 @@ async def run(spec: LoadSpec) -> LoadResult:
 def run_in_subprocess(spec: LoadSpec) -> LoadResult:
     """Run the load generator in its own process and return its result."""
     completed = subprocess.run(
-        [PYTHON, "-m", "bench.loadgen", json.dumps(asdict(spec))],
+        [PYTHON, "-m", "bench.harness.loadgen", json.dumps(asdict(spec))],
         cwd=ROOT, capture_output=True, text=True, timeout=spec.max_seconds * 2 + 120, check=False,
     )
     if completed.returncode != 0:
@@ -164,7 +164,7 @@ def run_in_subprocess(spec: LoadSpec) -> LoadResult:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m bench.loadgen '<LoadSpec as JSON>'", file=sys.stderr)
+        print("usage: python -m bench.harness.loadgen '<LoadSpec as JSON>'", file=sys.stderr)
         return 2
     spec = LoadSpec(**json.loads(argv[0]))
     result = asyncio.run(run(spec))

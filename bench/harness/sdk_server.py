@@ -5,7 +5,7 @@ This is what a Python developer would otherwise write: decorated tool functions 
 JSON, as OwnSona serves), uvicorn with its access log off. It has no auth middleware and no
 structured access log, both of which OwnSona's figures include.
 
-    python -m bench.sdk_server --port N        # OWNSONA_HOME names the (seeded) store
+    python -m bench.harness.sdk_server --port N        # OWNSONA_HOME names the (seeded) store
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ async def serve(port: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.sdk_server")
+    parser = argparse.ArgumentParser(prog="python -m bench.harness.sdk_server")
     parser.add_argument("--port", type=int, required=True)
     asyncio.run(serve(parser.parse_args(argv).port))
     return 0

@@ -16,11 +16,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench.crash import crash_round
-from bench.fuzz import fuzz, log_problems
-from bench.loadgen import LoadSpec, run_in_subprocess
-from bench.procs import ROOT, ServerProcess, ServerSpec, free_port, ownsona_spec
-from bench.seed import seed_store
+from bench.harness.crash import crash_round
+from bench.harness.fuzz import fuzz, log_problems
+from bench.harness.loadgen import LoadSpec, run_in_subprocess
+from bench.harness.procs import ROOT, ServerProcess, ServerSpec, free_port, ownsona_spec
+from bench.harness.seed import seed_store
 
 RESULTS_DIR = ROOT / "bench" / "results"
 
@@ -132,9 +132,8 @@ def run_checks(workdir: Path, plan: Plan) -> list[Verdict]:
             verdicts.append(check())
             print_verdict(verdicts[-1])
     exit_problems = log_problems(server.log_text())
-    verdicts.append(Verdict("server log", not exit_problems,
-                            f"{len(exit_problems)} error events or tracebacks over the whole run (graceful stop included)",
-                            {"problems": exit_problems[:10]}))
+    summary = f"{len(exit_problems)} error events or tracebacks over the whole run, graceful stop included"
+    verdicts.append(Verdict("server log", not exit_problems, summary, {"problems": exit_problems[:10]}))
     print_verdict(verdicts[-1])
     return verdicts
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,16 +23,18 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench import wire
-from bench.procs import LOOPBACK, ServerSpec, post
+from bench.harness import wire
+from bench.harness.procs import LOOPBACK, ServerSpec, post
 
 INTERNAL_ERROR_CODE = -32603
 GENERIC_MESSAGES = ("internal error", "server log has the details")
-ENVELOPE_WORDS = {"params", "arguments", "method", "jsonrpc", "id", "name", "tool", "_meta", "json", "body",
-                  "request", "batch", "content-type", "accept", "origin", "protocol", "version", "header"}
+# Besides the tools' own argument names, these name what a refusal may be about.
+ENVELOPE_WORDS = {"arguments", "method", "jsonrpc", "id", "name", "tool", "_meta", "protocolversion", "header"}
 KNOWN_METHODS = ["initialize", "ping", "tools/list", "tools/call", "server/discover", "notifications/initialized",
                  "resources/list", "prompts/list"]
 SUPPORTED_VERSIONS = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"]
+# Where integer types end: JavaScript's safe range, SQLite's 64-bit INTEGER, and just past them.
+INTEGER_EDGES = [2**31, 2**53 + 1, 2**63 - 1, 2**63, 2**64, -(2**63) - 1]
 HEADER_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40)
 
 # --- strategies ---------------------------------------------------------------------------------
@@ -49,7 +52,7 @@ json_values = st.recursive(
 def weighted(*choices: tuple[int, st.SearchStrategy[Any]]) -> st.SearchStrategy[Any]:
     """Pick a strategy with the given relative weight (`one_of` would weigh them equally)."""
     table = [strategy for weight, strategy in choices for _ in range(weight)]
-    return st.integers(0, len(table) - 1).flatmap(lambda i: table[i])
+    return st.sampled_from(table).flatmap(lambda strategy: strategy)
 
 
 def _types(schema: dict[str, Any]) -> set[str]:
@@ -67,7 +70,7 @@ def plausible(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
         options.append(st.text(max_size=60) | st.sampled_from(["", " ", "2027-01-01T00:00:00Z", "x" * 20_000,
                                                                 "AKIAIOSFODNN7EXAMPLE secret"]))
     if "integer" in types:
-        options.append(st.integers(-3, 30) | st.integers(-(2**70), 2**70))
+        options.append(st.integers(-3, 30) | st.integers(-(2**70), 2**70) | st.sampled_from(INTEGER_EDGES))
     if "number" in types:
         options.append(st.floats(allow_nan=False, allow_infinity=False) | st.sampled_from([0.0, 0.5, 1.0, 1.5, -0.1]))
     if "boolean" in types:
@@ -127,8 +130,8 @@ def bodies(tools: dict[str, dict[str, Any]]) -> st.SearchStrategy[bytes]:
 
 
 HEADER_VARIANTS: dict[str, st.SearchStrategy[str]] = {
-    "Content-Type": st.sampled_from(["application/json; charset=utf-8", "text/plain", "application/x-www-form-urlencoded",
-                                     ""]) | HEADER_TEXT,
+    "Content-Type": st.sampled_from(["application/json; charset=utf-8", "text/plain",
+                                     "application/x-www-form-urlencoded", ""]) | HEADER_TEXT,
     "Accept": st.sampled_from(["*/*", "application/json", "text/event-stream", "text/html"]) | HEADER_TEXT,
     "MCP-Protocol-Version": st.sampled_from(SUPPORTED_VERSIONS) | HEADER_TEXT,
     "Mcp-Method": st.sampled_from(KNOWN_METHODS) | HEADER_TEXT,
@@ -189,8 +192,9 @@ def _vocabulary(body: bytes, tools: dict[str, dict[str, Any]]) -> set[str]:
 
 
 def _names_a_field(message: str, vocabulary: set[str]) -> bool:
+    """Whether the message mentions one of the words as a whole word (`id` is not in `invalid`)."""
     lowered = message.lower()
-    return any(word in lowered for word in vocabulary)
+    return any(re.search(rf"(?<![a-z0-9_]){re.escape(word)}(?![a-z0-9_])", lowered) for word in vocabulary)
 
 
 def problems(status: int, body: bytes, request: bytes, tools: dict[str, dict[str, Any]]) -> tuple[list[str], bool]:
@@ -302,16 +306,20 @@ class _Connection:
             self._conn = None
 
 
-def fuzz(spec: ServerSpec, database: Path, *, examples: int,
+def fuzz(spec: ServerSpec, database: Path, *, examples: int, derandomize: bool = False,
          on_example: Callable[[FuzzReport], None] | None = None) -> FuzzReport:
-    """Run `examples` hypothesis examples against a live server; `failure` holds the first broken invariant."""
+    """Run `examples` hypothesis examples against a live server; `failure` holds the first broken invariant.
+
+    `derandomize` replays the same examples on every run (the test suite's choice: a red build
+    then means a regression, not a lucky draw); the harness explores afresh each time.
+    """
     assert spec.token is not None
     tools = list_tools(spec)
     report = FuzzReport()
     connection = _Connection(spec.port)
     state = {"fingerprint": fingerprint(database)}
 
-    @settings(max_examples=examples, deadline=None, database=None, derandomize=False,
+    @settings(max_examples=examples, deadline=None, database=None, derandomize=derandomize,
               suppress_health_check=list(HealthCheck))
     @given(body=bodies(tools), headers=header_sets(spec.token))
     def one_request(body: bytes, headers: dict[str, str]) -> None:

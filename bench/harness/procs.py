@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from bench import wire
+from bench.harness import wire
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository: bench/harness/procs.py
 PYTHON = sys.executable
 LOOPBACK = "127.0.0.1"
 
@@ -166,7 +166,9 @@ def call_tool(spec: ServerSpec, name: str, arguments: dict[str, object]) -> dict
     return wire.tool_payload(json.loads(body)["result"])
 
 
-def ownsona_spec(home: Path, token: str, *, port: int | None = None, extra_env: dict[str, str] | None = None) -> ServerSpec:
+def ownsona_spec(
+    home: Path, token: str, *, port: int | None = None, extra_env: dict[str, str] | None = None
+) -> ServerSpec:
     """A real `ownsona serve` over the store in `home`, authenticated with `token`."""
     port = port or free_port()
     env = {"OWNSONA_HOME": str(home), "OWNSONA_API_TOKEN": token, **(extra_env or {})}
