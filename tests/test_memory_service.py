@@ -144,6 +144,11 @@ async def test_secrets_are_refused_without_echoing_them(service: MemoryService, 
     assert embedder.calls == []
 
 
+async def test_importance_zero_is_kept(service: MemoryService) -> None:
+    await remember(service, "A trivial detail.", importance=0.0)
+    assert (await service.get_memory(ALICE, 1))["memory"]["importance"] == 0.0
+
+
 async def test_ordinary_text_that_resembles_a_key_is_kept(service: MemoryService) -> None:
     for text in ["I use sk-learn-gradient-boosting for work", "Order #SK-12 arrives Monday",
                  "the password is stored in the vault", "call me at +1 555 123 4567"]:
@@ -530,7 +535,7 @@ async def test_forget_validation(service: MemoryService) -> None:
     await fails(service.forget(ALICE, 1, hard_delete=True, reason="x"), "INVALID_INPUT", "hard_delete drops the row")
     await fails(service.forget(ALICE, 1, replaced_by_id=1), "INVALID_INPUT", "replaced_by_id")
     await fails(service.forget(ALICE, 1, replaced_by_id=42), "NOT_FOUND", "Memory 42 (replaced_by_id) not found.")
-    await fails(service.forget(ALICE, 1, reason="r" * 1025), "INVALID_INPUT", "forget_reason is too long")
+    await fails(service.forget(ALICE, 1, reason="r" * 1025), "INVALID_INPUT", "reason is too long (1025 > 1024).")
     await fails(service.forget(ALICE, 9), "NOT_FOUND", "Memory 9 not found.")
     assert "deleted_at" not in (await service.get_memory(ALICE, 1))["memory"]
 

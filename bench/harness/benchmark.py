@@ -1,7 +1,7 @@
 """`bench/run`: OwnSona against the ceiling (bare aiohttp) and against the SDK's own server.
 
 Each server runs alone, one after the other, so none shares the two cores with another server;
-the load generator is a separate process (`bench.loadgen`) driving every target with the same
+the load generator is a separate process (`bench.harness.loadgen`) driving every target with the same
 bytes. OwnSona and the SDK server each get their own copy of one store seeded with 10,000
 memories, so `recall` searches identical data.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import secrets
 import shutil
@@ -22,6 +23,7 @@ from pathlib import Path
 from bench.harness.loadgen import LoadResult, LoadSpec, run_in_subprocess
 from bench.harness.procs import PYTHON, ROOT, ServerProcess, ServerSpec, free_port
 from bench.harness.seed import copy_store, seed_store
+from ownsona.logs import configure_logging
 
 SEEDED_MEMORIES = 10_000
 ISSUE2_CALLS = 10_000  # issue 2: RSS after this many tools/call on the trivial tool
@@ -180,7 +182,8 @@ def render(reports: dict[str, TargetReport], budget: Budget) -> str:
         lines += ["", f"Issue 2 (trivial tool, {ISSUE2_CALLS:,} tools/call at {ISSUE2_CLIENTS} clients): "
                   f"OwnSona stack {stack.issue2_rps:.0f} req/s vs bare aiohttp echo {ceiling.issue2_rps:.0f} req/s "
                   f"= {stack.issue2_rps / ceiling.issue2_rps:.2f}; RSS {stack.rss_start_mb:.1f} MB after start, "
-                  f"{stack.rss_after_issue2_mb:.1f} MB after {ISSUE2_CALLS:,} calls."]
+                  f"{stack.rss_after_issue2_mb:.1f} MB after {ISSUE2_CALLS:,} calls (bare echo: "
+                  f"{ceiling.rss_start_mb:.1f} MB, then {ceiling.rss_after_issue2_mb:.1f} MB)."]
     lines.append(f"Each cell: the fastest of {budget.rounds} rounds, each up to {budget.seconds:g} s or "
                  f"{budget.max_requests:,} requests after {budget.warmup_requests} warm-up requests; "
                  f"{SEEDED_MEMORIES:,} seeded memories; a fresh copy of the store each round.")
@@ -206,8 +209,6 @@ def save(reports: dict[str, TargetReport], budget: Budget, quick: bool, table: s
 
 
 def _cpu_count() -> int:
-    import os
-
     return len(os.sched_getaffinity(0))
 
 
@@ -220,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work directory (stores and server logs)")
     args = parser.parse_args(argv)
     budget = QUICK if args.quick else FULL
+    configure_logging("warning")  # seeding in this process: only problems, as JSON lines
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="ownsona-bench-"))
     try:

@@ -1,6 +1,7 @@
-"""`bench/chaos`: crash safety, sustained load, memory over many requests, and fuzzing, against a
-real `ownsona serve` process. Every check prints one verdict line; the exit status is 0 only
-when all of them pass. The test suite runs reduced versions of the same functions.
+"""`bench/chaos`: crash safety, sustained load, memory and fuzzing, against a real `ownsona serve`.
+
+Every check prints one verdict line; the exit status is 0 only when all of them pass. The test
+suite runs reduced versions of the same functions (`tests/test_chaos.py`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from bench.harness.fuzz import fuzz, log_problems
 from bench.harness.loadgen import LoadSpec, run_in_subprocess
 from bench.harness.procs import ROOT, ServerProcess, ServerSpec, free_port, ownsona_spec
 from bench.harness.seed import seed_store
+from ownsona.logs import configure_logging
 
 RESULTS_DIR = ROOT / "bench" / "results"
 
@@ -148,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work directory (stores and server logs)")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
+    configure_logging("warning")  # seeding in this process: only problems, as JSON lines
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="ownsona-chaos-"))
     try:

@@ -53,7 +53,7 @@ class RememberOps(MemoryCore):
         confirmed = check.not_in_future(item.last_confirmed_at, now, field="last_confirmed_at")
         provider = check.source_provider(item.source_provider) or default_provider
         memory = NewMemory(
-            text=text, key=duplicate_key(text), tags=tuple(tags), importance=importance or 0.5,
+            text=text, key=duplicate_key(text), tags=tuple(tags), importance=importance,
             source_provider=provider, capture_mode=capture, session_id=session,
             expires_at=expires, last_confirmed_at=confirmed,
         )

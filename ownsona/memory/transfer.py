@@ -137,7 +137,7 @@ def to_item(position: int, record: dict[str, Any], now: int) -> _Item:
         text=text,
         key=duplicate_key(text),
         tags=tuple(normalize_tags(tags)),
-        importance=check.importance(importance) or 0.5,
+        importance=check.importance(importance),
         source_provider=check.source_provider(record.get("source_provider")),
         capture_mode=check.capture_mode(record.get("capture_mode")),
         session_id=check.session_id(record.get("session_id")),

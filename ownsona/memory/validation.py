@@ -41,7 +41,8 @@ def no_secret(value: str) -> None:
         raise ServiceError(SECRET_REJECTED, SECRET_MESSAGE)
 
 
-def importance(value: float | None, *, field: str = "importance", default: float | None = 0.5) -> float | None:
+def importance(value: float | None, *, field: str = "importance", default: float = 0.5) -> float:
+    """0 ≤ x ≤ 1 and not NaN, everywhere importance is written (§8.1 #2); None means the default."""
     if value is None:
         return default
     if isinstance(value, bool) or not math.isfinite(value) or not 0.0 <= value <= 1.0:
@@ -106,7 +107,7 @@ def reason(value: str | None) -> str | None:
         return None
     trimmed = value.strip()
     if len(trimmed) > MAX_REASON_CHARS:
-        raise invalid(f"forget_reason is too long ({len(trimmed)} > {MAX_REASON_CHARS}).")
+        raise invalid(f"reason is too long ({len(trimmed)} > {MAX_REASON_CHARS}).")
     return trimmed
 
 
