@@ -124,7 +124,8 @@ def test_database_newer_than_the_code_is_refused(tmp_path: Path) -> None:
         conn.execute("UPDATE schema_versions SET version = version + 100 WHERE component = 'memory'")
     result = ownsona("serve", env=env)
     assert result.returncode == 2
-    assert "newer" in result.stderr and "Traceback" not in result.stderr
+    assert "holds schema 'memory' version" in result.stderr and "upgrade OwnSona" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_token_commands_round_trip(tmp_path: Path) -> None:
