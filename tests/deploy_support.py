@@ -11,16 +11,16 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from processes import clean_env, free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parents[1]
 NGINX_CONF = REPO / "nginx" / "ownsona.conf"
@@ -44,12 +44,6 @@ def require(binary: str) -> str:
     if os.environ.get("CI"):
         pytest.fail(message + "; CI must install it")
     pytest.skip(message)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
@@ -132,19 +126,6 @@ def nginx_test(prefix: Path, main: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=30)
 
 
-def wait_for_port(port: int, timeout: float = 15.0, process: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode} before listening on {port}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
-
-
 class Nginx:
     """nginx in the foreground (`daemon off`) on a temp prefix; stopped and reaped on exit."""
 
@@ -196,13 +177,6 @@ def unit_copies(directory: Path, exec_path: str) -> list[Path]:
 # --- a real `ownsona serve` ---------------------------------------------------------------------
 
 SERVER_TOKEN = "e2eSECRET-Kq7Vd2Lm9Xp4Rt6Wz8Nb3Hc5Jf1Gs0Ya"
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without OWNSONA_* (the developer's own settings), plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OWNSONA_")}
-    env.update(PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1", **extra)
-    return env
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy_support import clean_env, free_port, wait_for_port
+from processes import clean_env, free_port, wait_for_port
 
 WEAK = "short-token"
 

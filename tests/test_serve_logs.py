@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from processes import free_port
 
 from ownsona import __version__
 from ownsona.logcheck import scan_lines
@@ -61,12 +62,6 @@ class Output:
     stdout: str
     stderr: str
     port: int
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def run_server_and_send_leaks(tmp_path: Path, *, scrub: bool) -> Output:
