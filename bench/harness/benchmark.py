@@ -118,7 +118,7 @@ def make_targets(workdir: Path, token: str, *, profile_path: Path | None) -> lis
         Target(spec("ownsona", serve), "ownsona serve" + (" (under cProfile)" if profile_path else ""),
                ("recall", "remember"), seeded_home=seeded),
         Target(spec("sdk", ["bench.harness.sdk_server"], authenticated=False),
-               "mcp SDK MCPServer, stateless JSON, uvicorn", ("recall", "remember"), seeded_home=seeded),
+               "mcp SDK MCPServer, stateless JSON, uvicorn", ("echo", "recall", "remember"), seeded_home=seeded),
     ]
 
 
@@ -169,7 +169,8 @@ def render(reports: dict[str, TargetReport], budget: Budget) -> str:
     for report in reports.values():
         for m in report.measurements:
             vs_ceiling = ratio(m.result.rps, ceiling.rps("echo", m.clients)) if report is not ceiling else "1.00"
-            vs_sdk = ratio(m.result.rps, sdk.rps(m.scenario, m.clients)) if sdk and report.name == "ownsona" else ""
+            ours = report.name in ("ownsona", "echo-stack")
+            vs_sdk = ratio(m.result.rps, sdk.rps(m.scenario, m.clients)) if sdk and ours else ""
             lines.append(f"| {report.name} | {m.scenario} | {m.clients} | {m.result.rps:.0f} | {m.result.p50_ms:.2f} "
                          f"| {m.result.p99_ms:.2f} | {m.result.errors} | {vs_ceiling} | {vs_sdk} |")
     lines += ["", "| server | what | cold start to first initialize (s) | RSS after start (MB) | RSS at end (MB) |",

@@ -1,8 +1,7 @@
 """The load generator: N concurrent keep-alive clients, bounded by a request count and a time limit.
 
-Run it as its own process (`python -m bench.harness.loadgen '<json spec>'`, JSON result on stdout) so that
-it never shares an interpreter, a GIL or an event loop with the server it measures. `drive` is also
-used in-process by the chaos checks, which need each acknowledged response.
+Run it as its own process (`python -m bench.harness.loadgen '<json spec>'`, JSON result on stdout)
+so that it never shares an interpreter, a GIL or an event loop with the server it measures.
 """
 
 from __future__ import annotations
@@ -15,9 +14,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 import aiohttp
 
@@ -26,7 +23,6 @@ from bench.harness.procs import PYTHON, ROOT
 from bench.harness.scenarios import SCENARIOS, Scenario
 
 MAX_ERROR_SAMPLES = 5
-OnResponse = Callable[[dict[str, Any], int, bytes], None]
 
 
 @dataclass
@@ -78,12 +74,9 @@ async def drive(
     max_requests: int,
     max_seconds: float,
     nonce: str,
-    first_index: int = 0,
-    on_response: OnResponse | None = None,
 ) -> LoadResult:
     """Send requests from `concurrency` clients until `max_requests` are done or time is up."""
-    indices = itertools.count(first_index)
-    last_index = first_index + max_requests
+    indices = itertools.count()
     latencies: list[float] = []
     kinds: Counter[str] = Counter()
     samples: list[str] = []
@@ -93,7 +86,7 @@ async def drive(
     async def client() -> None:
         while time.perf_counter() < deadline:
             i = next(indices)
-            if i >= last_index:
+            if i >= max_requests:
                 return
             message = scenario(i, nonce)
             sent = time.perf_counter()
@@ -106,8 +99,6 @@ async def drive(
             else:
                 latencies.append(time.perf_counter() - sent)
                 problem = wire.failure(status, body)
-                if on_response is not None:
-                    on_response(message, status, body)
             if problem is not None:
                 kinds[_kind(problem)] += 1
                 if len(samples) < MAX_ERROR_SAMPLES:

@@ -3,8 +3,9 @@
 Why not `wordllama.WordLlama.load()`: it looks for the tokenizer under `tokenizer/` while the wheel
 ships it under `tokenizers/`, so it falls back to a download and fails offline; importing the
 package pulls in `requests` and its training helpers; and it keeps a float32 copy of the float16
-weights. bench/embeddings: it adds 70 MB of RSS to a server, this module 37 MB. Here the two data
-files are located without executing the package, the weights stay float16 (16 MB), and
+weights. bench/embeddings: it adds 70 MB of RSS to a server, this module 37 MB (21 MB since the
+weights are memory-mapped, see `weights.py`). Here the two data files are located without
+executing the package, the weights stay float16 (16 MB, mapped from the file), and
 `WordLlamaInference.embed` is reproduced exactly: Llama-2 BPE tokenisation without special tokens,
 ids clipped to the vocabulary, the mean of the token rows (its attention mask covers every real
 token), then L2 normalisation. The float16 rows are widened to float32 and summed in the same
@@ -22,10 +23,10 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
-from safetensors import safe_open
 from tokenizers import Tokenizer
 
 from ownsona.embeddings.base import EmbeddingError, l2_normalise
+from ownsona.embeddings.weights import map_tensor
 
 MODEL_NAME = "wordllama-l2-supercat-256"
 WEIGHTS_FILE = "weights/l2_supercat_256.safetensors"
@@ -92,11 +93,10 @@ class BuiltinEmbedder:
         files = files or locate_model_files()
         try:
             tokenizer = Tokenizer.from_file(str(files.tokenizer))
-            with safe_open(str(files.weights), framework="np", device="cpu") as tensors:
-                weights = tensors.get_tensor(TENSOR_KEY)
+            weights = map_tensor(files.weights, TENSOR_KEY)  # mapped: only the rows used become resident
         except Exception as exc:  # a corrupt or foreign file: say which, not how
             raise EmbeddingError(f"cannot load the builtin embedding model ({type(exc).__name__})") from exc
-        return cls(np.ascontiguousarray(weights), tokenizer)
+        return cls(weights, tokenizer)
 
     async def embed(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)

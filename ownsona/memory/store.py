@@ -456,18 +456,26 @@ def load_vectors(
 ) -> tuple[int, VectorRows]:
     """Every vector of the user made by this model, tombstones included (for correction checks),
     with the bulk epoch they were read at."""
-    rows = conn.execute(
-        "SELECT id, embedding, deleted_at IS NOT NULL, coalesce(expires_at, ?) FROM memories "
-        "WHERE user_id = ? AND embedding_provider = ? AND embedding_model = ? AND embedding_dimensions = ? "
-        "ORDER BY id",
-        (int(NEVER), user_id, provider, model, dimensions),
-    ).fetchall()
-    count_ = len(rows)
-    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=count_)
-    matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(count_, dimensions)
-    deleted = np.fromiter((bool(r[2]) for r in rows), dtype=bool, count=count_)
-    expires = np.fromiter((r[3] for r in rows), dtype=np.int64, count=count_)
-    return epoch(conn), VectorRows(ids, matrix, deleted, expires)  # read-only view; UserVectors copies it
+    # Rows are streamed into arrays sized by a count taken in the same read transaction: holding
+    # every row as Python objects first (fetchall) tripled the peak, and the heap kept it (~20 MB
+    # of resident memory at 10,000 memories, bench/recall).
+    where = "WHERE user_id = ? AND embedding_provider = ? AND embedding_model = ? AND embedding_dimensions = ?"
+    params = (user_id, provider, model, dimensions)
+    count_ = int(conn.execute(f"SELECT count(*) FROM memories {where}", params).fetchone()[0])
+    ids = np.zeros(count_, dtype=np.int64)
+    matrix = np.zeros((count_, dimensions), dtype=np.float32)
+    deleted = np.zeros(count_, dtype=bool)
+    expires = np.zeros(count_, dtype=np.int64)
+    cursor = conn.execute(
+        f"SELECT id, embedding, deleted_at IS NOT NULL, coalesce(expires_at, ?) FROM memories {where} ORDER BY id",
+        (int(NEVER), *params),
+    )
+    for row, (memory_id, blob, is_deleted, expires_at) in enumerate(cursor):
+        ids[row] = memory_id
+        matrix[row] = np.frombuffer(blob, dtype="<f4")
+        deleted[row] = is_deleted
+        expires[row] = expires_at
+    return epoch(conn), VectorRows(ids, matrix, deleted, expires)  # UserVectors copies it
 
 
 @dataclass(frozen=True, slots=True)
