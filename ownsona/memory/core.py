@@ -22,7 +22,7 @@ from ownsona.memory.errors import DATABASE_ERROR, EMBEDDING_ERROR, ServiceError
 from ownsona.memory.limits import MemoryLimits
 from ownsona.memory.records import Embedding
 from ownsona.memory.timestamps import now_ms
-from ownsona.memory.vectors import UserVectors, VectorIndex
+from ownsona.memory.vectors import UserVectors, VectorIndex, capacity_for
 
 log = structlog.get_logger("ownsona.memory")
 
@@ -75,7 +75,9 @@ class MemoryCore:
 
     async def _load_vectors(self, user_id: str) -> tuple[int, store.VectorRows]:
         e = self._embedder
-        return await self._db.read(lambda c: store.load_vectors(c, user_id, e.provider, e.model, e.dimensions))
+        return await self._db.read(
+            lambda c: store.load_vectors(c, user_id, e.provider, e.model, e.dimensions, capacity=capacity_for)
+        )
 
     async def _user_vectors(self, user_id: str, epoch: int | None = None) -> UserVectors:
         """The user's vector index; with `epoch` (read with the query), reloaded if stale."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -443,7 +443,7 @@ def bump_epoch(conn: sqlite3.Connection) -> None:
 @dataclass(frozen=True, slots=True)
 class VectorRows:
     ids: np.ndarray  # int64, ascending
-    matrix: np.ndarray  # float32 (n, dimensions)
+    matrix: np.ndarray  # float32 (at least n rows, dimensions); rows past n are spare room to grow into
     deleted: np.ndarray  # bool
     expires_at: np.ndarray  # int64, a far future for "never"
 
@@ -452,18 +452,25 @@ NEVER = np.iinfo(np.int64).max
 
 
 def load_vectors(
-    conn: sqlite3.Connection, user_id: str, provider: str, model: str, dimensions: int
+    conn: sqlite3.Connection,
+    user_id: str,
+    provider: str,
+    model: str,
+    dimensions: int,
+    capacity: Callable[[int], int] = lambda count: count,
 ) -> tuple[int, VectorRows]:
     """Every vector of the user made by this model, tombstones included (for correction checks),
-    with the bulk epoch they were read at."""
-    # Rows are streamed into arrays sized by a count taken in the same read transaction: holding
-    # every row as Python objects first (fetchall) tripled the peak, and the heap kept it (~20 MB
-    # of resident memory at 10,000 memories, bench/recall).
+    with the bulk epoch they were read at. The matrix gets `capacity(count)` rows, so the index can
+    keep it as it is instead of copying it into a larger one."""
+    # Rows are streamed into arrays sized by a count taken in the same read transaction. Holding
+    # every row as Python objects first (fetchall) and copying the matrix once more for spare room
+    # tripled the peak: ~20 MB kept by the heap at 10,000 memories, a 300 MB peak at 100,000
+    # (bench/recall).
     where = "WHERE user_id = ? AND embedding_provider = ? AND embedding_model = ? AND embedding_dimensions = ?"
     params = (user_id, provider, model, dimensions)
     count_ = int(conn.execute(f"SELECT count(*) FROM memories {where}", params).fetchone()[0])
     ids = np.zeros(count_, dtype=np.int64)
-    matrix = np.zeros((count_, dimensions), dtype=np.float32)
+    matrix = np.zeros((max(count_, capacity(count_)), dimensions), dtype=np.float32)  # untouched rows cost no RSS
     deleted = np.zeros(count_, dtype=bool)
     expires = np.zeros(count_, dtype=np.int64)
     cursor = conn.execute(

@@ -39,22 +39,37 @@ def _dot_rows(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
     return np.einsum("ij,j->i", matrix, query.astype(np.float32, copy=False))
 
 
+def capacity_for(count: int) -> int:
+    """Rows to allocate for `count` vectors: room for new memories without doubling RSS."""
+    return count + max(64, count // 8)
+
+
+def _adoptable(matrix: np.ndarray, capacity: int, dimensions: int) -> bool:
+    return (
+        matrix.dtype == np.float32 and matrix.ndim == 2 and matrix.shape[1] == dimensions
+        and matrix.shape[0] >= capacity and matrix.flags.c_contiguous and matrix.flags.writeable
+    )
+
+
 class UserVectors:
     """One user's vectors in a growable matrix, rows ordered by id."""
 
     def __init__(self, rows: VectorRows, dimensions: int, epoch: int = 0) -> None:
         count = len(rows.ids)
         self.epoch = epoch  # the bulk epoch (see store.epoch) the rows were read at
-        capacity = count + max(64, count // 8)  # room for new memories without doubling RSS
+        capacity = capacity_for(count)
         self.dimensions = dimensions
         self.size = count
         self.ids = np.zeros(capacity, dtype=np.int64)
-        self.matrix = np.zeros((capacity, dimensions), dtype=np.float32)
+        if _adoptable(rows.matrix, capacity, dimensions):
+            self.matrix = rows.matrix  # the loader left room to grow: a second copy would double the peak
+        else:
+            self.matrix = np.zeros((capacity, dimensions), dtype=np.float32)
+            self.matrix[:count] = rows.matrix[:count]
         self.present = np.zeros(capacity, dtype=bool)
         self.deleted = np.zeros(capacity, dtype=bool)
         self.expires_at = np.full(capacity, NEVER, dtype=np.int64)
         self.ids[:count] = rows.ids
-        self.matrix[:count] = rows.matrix
         self.present[:count] = True
         self.deleted[:count] = rows.deleted
         self.expires_at[:count] = rows.expires_at
