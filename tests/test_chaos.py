@@ -18,7 +18,7 @@ import pytest
 
 from bench.harness import wire
 from bench.harness.crash import check_store, crash_round
-from bench.harness.fuzz import fuzz, log_problems, problems
+from bench.harness.fuzz import StoreWatch, fuzz, log_problems, problems
 from bench.harness.loadgen import LoadSpec, percentile, run_in_subprocess
 from bench.harness.procs import PYTHON, ServerProcess, ServerSpec, free_port, ownsona_spec, post
 from bench.harness.seed import seed_store
@@ -97,6 +97,24 @@ def test_store_check_reports_lost_and_altered_writes(tmp_path: Path) -> None:
                                                                     (3, "forgotten", 5)])
     missing, changed, integrity = check_store(database, {1: "kept", 2: "original", 3: "forgotten", 4: "never"})
     assert (missing, changed, integrity) == ([3, 4], [2], "ok")
+
+
+def test_store_watch_sees_every_commit_by_another_connection_and_nothing_else(tmp_path: Path) -> None:
+    database = tmp_path / "store.db"
+    with sqlite3.connect(database) as conn:
+        conn.execute("CREATE TABLE memories (id INTEGER PRIMARY KEY, text TEXT)")
+    watch = StoreWatch(database)
+    try:
+        assert not watch.changed()
+        with sqlite3.connect(database) as conn:
+            conn.execute("SELECT count(*) FROM memories").fetchone()
+        assert not watch.changed()
+        with sqlite3.connect(database) as conn:
+            conn.execute("INSERT INTO memories (text) VALUES ('x')")
+        assert watch.changed()
+        assert not watch.changed()
+    finally:
+        watch.close()
 
 
 def test_percentile_is_nearest_rank() -> None:

@@ -7,12 +7,13 @@ import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ownsona.db import Database
 from ownsona.memory import store
 from ownsona.memory.normalize import duplicate_key
-from ownsona.memory.records import NewMemory
+from ownsona.memory.records import Embedding, NewMemory
 from ownsona.memory.schema import MEMORY_SCHEMA
 
 
@@ -69,3 +70,22 @@ async def test_lookups_by_id_use_the_primary_key(db: Database) -> None:
     assert "PRIMARY KEY" in plan[0][3]
     await db.write(lambda c: add(c, "u", "Mine"))
     assert await db.read(lambda c: store.get_many(c, "someone-else", [1])) == {}
+
+
+async def test_vectors_load_into_a_matrix_with_the_room_asked_for(db: Database) -> None:
+    vectors = [np.full(4, n, dtype=np.float32) for n in (1, 2, 3)]
+
+    def seed(conn: sqlite3.Connection) -> None:
+        for n, vector in enumerate(vectors):
+            text = f"Fact {n}"
+            store.insert(conn, "u", NewMemory(text=text, key=duplicate_key(text)), Embedding(vector, "p", "m"), 1_000)
+        add(conn, "u", "Not embedded")  # no vector: not in the index
+        store.soft_delete(conn, "u", 2, 2_000)  # a tombstone stays, flagged
+
+    await db.write(seed)
+    _, rows = await db.read(lambda c: store.load_vectors(c, "u", "p", "m", 4, capacity=lambda count: count + 5))
+    assert list(rows.ids) == [1, 2, 3]
+    assert list(rows.deleted) == [False, True, False]
+    assert rows.matrix.shape == (8, 4)  # 3 rows and the 5 spare the index grows into without copying
+    assert np.array_equal(rows.matrix[:3], np.stack(vectors))
+    assert not rows.matrix[3:].any()

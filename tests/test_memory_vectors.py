@@ -9,7 +9,7 @@ import pytest
 
 from ownsona.memory.neardup import find_groups
 from ownsona.memory.store import NEVER, VectorRows
-from ownsona.memory.vectors import UserVectors, VectorIndex
+from ownsona.memory.vectors import UserVectors, VectorIndex, capacity_for
 
 
 def unit(*values: float) -> np.ndarray:
@@ -95,3 +95,20 @@ def test_one_pass_search_splits_live_and_deleted_rows() -> None:
     live, dead = index.search_live_and_deleted(unit(1, 0, 0), 5, now=0, exclude=1)
     assert [i for i, _ in live] == [2] and [i for i, _ in dead] == [3]
     assert live == [h for h in index.search(unit(1, 0, 0), 5, now=0) if h[0] != 1]
+
+
+def test_a_matrix_loaded_with_room_to_grow_is_kept_not_copied() -> None:
+    """A second copy of the matrix would double the start-up peak (300 MB at 100,000 memories)."""
+    loaded = rows([1, 2], [unit(1, 0, 0), unit(0, 1, 0)])
+    roomy = np.zeros((capacity_for(2), 3), dtype=np.float32)
+    roomy[:2] = loaded.matrix
+    kept = UserVectors(VectorRows(loaded.ids, roomy, loaded.deleted, loaded.expires_at), 3)
+    assert kept.matrix is roomy
+    copied = UserVectors(loaded, 3)  # exactly sized: copied into a larger matrix
+    assert copied.matrix is not loaded.matrix and len(copied.matrix) == capacity_for(2)
+    for index in (kept, copied):
+        for memory_id in range(3, 3 + capacity_for(2)):  # past the capacity: grows
+            index.upsert(memory_id, unit(0, 0, 1), False, None)
+        assert list(index.ids[: index.size]) == list(range(1, 3 + capacity_for(2)))
+        assert index.search(unit(1, 0, 0), 1, now=0)[0][0] == 1
+        assert index.search(unit(0, 1, 0), 1, now=0)[0][0] == 2

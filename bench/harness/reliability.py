@@ -12,6 +12,8 @@ import secrets
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,7 +22,7 @@ from typing import Any
 from bench.harness.crash import crash_round
 from bench.harness.fuzz import fuzz, log_problems
 from bench.harness.loadgen import LoadSpec, run_in_subprocess
-from bench.harness.procs import ROOT, ServerProcess, ServerSpec, free_port, ownsona_spec
+from bench.harness.procs import ROOT, ServerProcess, free_port, ownsona_spec
 from bench.harness.seed import seed_store
 from ownsona.logs import configure_logging
 
@@ -43,6 +45,7 @@ QUICK = Plan(crash_rounds=2, crash_clients=16, sustained_seconds=20, sustained_c
              memory_chunks=10, fuzz_examples=1_500, seeded=2_000)
 FULL = Plan(crash_rounds=5, crash_clients=32, sustained_seconds=60, sustained_clients=32, memory_requests=100_000,
             memory_chunks=20, fuzz_examples=10_000, seeded=10_000)
+FUZZ_SEEDED = 300
 # RSS may drift by allocator noise; more than this after warm-up is growth.
 ALLOWED_GROWTH_MB = 3.0
 WARMUP_FRACTION = 0.2
@@ -117,26 +120,34 @@ def check_fuzz(server: ServerProcess, database: Path, examples: int) -> Verdict:
     return Verdict("fuzzing", ok, summary, {**asdict(report), "log_problems": in_log[:10]})
 
 
+@contextmanager
+def serving(workdir: Path, name: str, seeded: int, token: str) -> Iterator[tuple[ServerProcess, Path]]:
+    """A real `ownsona serve` over a freshly seeded store of its own; yields it and its database."""
+    home = workdir / name
+    seed_store(home, seeded)
+    with ServerProcess(ownsona_spec(home, token, port=free_port()), workdir / "logs" / f"{name}.log") as server:
+        server.wait_ready()
+        yield server, home / "ownsona.db"
+
+
 def run_checks(workdir: Path, plan: Plan) -> list[Verdict]:
     token = secrets.token_urlsafe(32)
-    verdicts = [check_crash(workdir, token, plan.crash_rounds, plan.crash_clients)]
-    print_verdict(verdicts[-1])
-    home = workdir / "load"
-    seed_store(home, plan.seeded)
-    spec: ServerSpec = ownsona_spec(home, token, port=free_port())
-    with ServerProcess(spec, workdir / "logs" / "load.log") as server:
-        server.wait_ready()
-        for check in (
-            lambda: check_sustained(server, plan.sustained_seconds, plan.sustained_clients),
-            lambda: check_memory(server, plan.memory_requests, plan.memory_chunks),
-            lambda: check_fuzz(server, home / "ownsona.db", plan.fuzz_examples),
-        ):
-            verdicts.append(check())
-            print_verdict(verdicts[-1])
-    exit_problems = log_problems(server.log_text())
-    summary = f"{len(exit_problems)} error events or tracebacks over the whole run, graceful stop included"
-    verdicts.append(Verdict("server log", not exit_problems, summary, {"problems": exit_problems[:10]}))
-    print_verdict(verdicts[-1])
+    verdicts: list[Verdict] = []
+
+    def record(verdict: Verdict) -> None:
+        verdicts.append(verdict)
+        print_verdict(verdict)
+
+    record(check_crash(workdir, token, plan.crash_rounds, plan.crash_clients))
+    with serving(workdir, "load", plan.seeded, token) as (load_server, _):
+        record(check_sustained(load_server, plan.sustained_seconds, plan.sustained_clients))
+        record(check_memory(load_server, plan.memory_requests, plan.memory_chunks))
+    # A small store for fuzzing: every call stays cheap, and the small ids it draws hit real rows.
+    with serving(workdir, "fuzz", FUZZ_SEEDED, token) as (fuzz_server, database):
+        record(check_fuzz(fuzz_server, database, plan.fuzz_examples))
+    problems = log_problems(load_server.log_text() + "\n" + fuzz_server.log_text())
+    summary = f"{len(problems)} error events or tracebacks in the servers' logs, graceful stops included"
+    record(Verdict("server log", not problems, summary, {"problems": problems[:10]}))
     return verdicts
 
 

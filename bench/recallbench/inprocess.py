@@ -1,10 +1,11 @@
 """The in-process half of `bench/recall`: fill a store through `MemoryService`, time `recall` on it.
 
-Filling *is* the `remember` measurement: each size is reached from the previous one by first
-`single` one-at-a-time `remember` calls, then `remember_batch` calls of `batch` items, both with the
-default dedup policy ("ask": an exact-duplicate lookup and a near-duplicate vector search per item,
-as a client's call gets). So the store is seeded honestly, through the service's own code, and the
-throughput figures are those of a store of about that size.
+Filling *is* the `remember` measurement. Each size is reached from the previous one through the
+service's own code: bulk `remember_batch` calls first, with dedup policy "insert" (validation,
+exact-duplicate lookup, embedding, inserts; no near-duplicate search, as `ownsona import` seeds),
+then, timed, a few `remember_batch` calls and one-at-a-time `remember` calls with the default
+policy ("ask": a near-duplicate vector search per item too, as a client's call gets). Those add
+the last memories, so both throughput figures are those of a store of about the target size.
 """
 
 from __future__ import annotations
@@ -41,10 +42,12 @@ class Latency:
 
 @dataclass
 class FillResult:
-    single_count: int
-    single_per_s: float
-    batch_count: int
+    seeded: int  # memories added in bulk before the measured tail
+    seed_per_s: float
+    batch_items: int  # measured remember_batch items, just below the target size
     batch_per_s: float
+    single: int  # measured remember calls, the last memories before the target size
+    single_per_s: float
 
 
 def settings_for(home: Path) -> Settings:
@@ -67,28 +70,38 @@ async def opened_service(home: Path, embedder: Embedder) -> AsyncIterator[tuple[
 
 
 async def fill(service: MemoryService, user_id: str, texts: Iterator[str], count: int, *,
-               single: int, batch: int) -> FillResult:
-    """Add `count` memories: `single` with `remember`, the rest with `remember_batch` of `batch`."""
+               single: int, batch: int, timed_batches: int) -> FillResult:
+    """Add `count` memories, the last ones timed so that both rates belong to the target size:
+    bulk `remember_batch` first, then `timed_batches` batches of `batch`, then `single` calls."""
     single = min(single, count)
+    measured_batch = min(timed_batches * batch, count - single)
+    seeded = count - single - measured_batch
+    seed_seconds = await _add_batches(service, user_id, texts, seeded, batch, policy="insert")
+    batch_seconds = await _add_batches(service, user_id, texts, measured_batch, batch, policy=None)
     started = time.perf_counter()
     for text in itertools.islice(texts, single):
         await service.remember(user_id, RememberItem(text=text))
     single_seconds = time.perf_counter() - started
-    remaining = count - single
+    return FillResult(seeded, _rate(seeded, seed_seconds), measured_batch, _rate(measured_batch, batch_seconds),
+                      single, _rate(single, single_seconds))
+
+
+async def _add_batches(service: MemoryService, user_id: str, texts: Iterator[str], count: int, batch: int, *,
+                       policy: str | None) -> float:
+    """Add `count` memories with `remember_batch` calls of up to `batch` items; return the seconds."""
     started = time.perf_counter()
+    remaining = count
     while remaining > 0:
         chunk = [RememberItem(text=text) for text in itertools.islice(texts, min(batch, remaining))]
-        result = await service.remember_batch(user_id, chunk)
+        result = await service.remember_batch(user_id, chunk, dedup_policy=policy)
         if result["summary"]["inserted"] != len(chunk):
             raise RuntimeError(f"remember_batch did not insert every item: {result['summary']}")
         remaining -= len(chunk)
-    batch_seconds = time.perf_counter() - started
-    return FillResult(
-        single_count=single,
-        single_per_s=round(single / single_seconds, 1) if single else 0.0,
-        batch_count=count - single,
-        batch_per_s=round((count - single) / batch_seconds, 1) if count > single else 0.0,
-    )
+    return time.perf_counter() - started
+
+
+def _rate(count: int, seconds: float) -> float:
+    return round(count / seconds, 1) if count and seconds > 0 else 0.0
 
 
 async def recall_latency(service: MemoryService, user_id: str, queries: Sequence[str], *,

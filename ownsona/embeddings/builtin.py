@@ -3,9 +3,9 @@
 Why not `wordllama.WordLlama.load()`: it looks for the tokenizer under `tokenizer/` while the wheel
 ships it under `tokenizers/`, so it falls back to a download and fails offline; importing the
 package pulls in `requests` and its training helpers; and it keeps a float32 copy of the float16
-weights. bench/embeddings: it adds 70 MB of RSS to a server, this module 37 MB (21 MB since the
-weights are memory-mapped, see `weights.py`). Here the two data files are located without
-executing the package, the weights stay float16 (16 MB, mapped from the file), and
+weights. bench/embeddings: it adds 70 MB of RSS to a server, this module 37 MB when it copied the
+weights, 20 MB at load now that they are memory-mapped (`weights.py`). Here the two data files are
+located without executing the package, the weights stay float16 (16 MB, mapped from the file), and
 `WordLlamaInference.embed` is reproduced exactly: Llama-2 BPE tokenisation without special tokens,
 ids clipped to the vocabulary, the mean of the token rows (its attention mask covers every real
 token), then L2 normalisation. The float16 rows are widened to float32 and summed in the same
@@ -72,7 +72,8 @@ def locate_model_files() -> ModelFiles:
 
 
 class BuiltinEmbedder:
-    """Static token embeddings, mean-pooled: no network, no torch, about 35 MB resident."""
+    """Static token embeddings, mean-pooled: no network, no torch. About 20 MB resident once loaded
+    (the tokenizer), plus the mapped rows of the tokens seen so far (16 MB at most, file-backed)."""
 
     provider = "builtin"
     model = MODEL_NAME
