@@ -51,8 +51,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
+    from ownsona.config import ConfigError
+    from ownsona.db import DatabaseTooNew
+
     try:
         return int(args.run(args) or 0)
+    except (ConfigError, DatabaseTooNew) as exc:
+        # Bad settings and a store written by a newer OwnSona are the user's to fix: say what,
+        # not where in the code (the message names the setting, never its value).
+        print(f"ownsona: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

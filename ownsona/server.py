@@ -17,10 +17,10 @@ from ownsona import __version__
 from ownsona.app import AUTHENTICATOR_KEY, build_app
 from ownsona.auth.tokens import TokenStore
 from ownsona.config import Settings
-from ownsona.db import Database, DatabaseTooNew
+from ownsona.db import Database
 from ownsona.embeddings import Embedder, close_embedder, create_embedder
 from ownsona.mcp.registry import ToolRegistry
-from ownsona.memory.schema import MEMORY_SCHEMA
+from ownsona.schemas import store_database
 from ownsona.memory.service import MemoryService
 from ownsona.tools import register_memory_tools
 
@@ -33,15 +33,9 @@ DATABASE_KEY = web.AppKey("ownsona_database", Database)
 SERVICE_KEY = web.AppKey("ownsona_memory_service", MemoryService)
 
 
-class StartupError(Exception):
-    """The server cannot start; the message says why and what to do."""
-
-
 def build_server_app(settings: Settings, tokens: TokenStore, *, embedder: Embedder | None = None) -> web.Application:
     """The full OwnSona app. The database opens (and migrates) when the app starts."""
-    from ownsona.auth.oauth.schema import OAUTH_SCHEMA
-
-    database = Database(settings.database_path, [MEMORY_SCHEMA, OAUTH_SCHEMA])
+    database = store_database(settings.database_path)
     embedder = embedder or create_embedder(settings)
     service = MemoryService(database, embedder, settings)
     registry = ToolRegistry()
@@ -109,18 +103,15 @@ def serve(settings: Settings) -> None:
     )
     if generated:
         log.info("token_generated", name="default", file=str(tokens.path), print_it_with="ownsona token show")
-    try:
-        web.run_app(
-            app,
-            host=settings.host,
-            port=settings.port,
-            print=None,
-            access_log_class=StructuredAccessLogger,
-            shutdown_timeout=10.0,
-            handler_cancellation=False,
-        )
-    except DatabaseTooNew as exc:
-        raise StartupError(str(exc)) from None
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        access_log_class=StructuredAccessLogger,
+        shutdown_timeout=10.0,
+        handler_cancellation=False,
+    )
     log.info("ownsona_stopped")
 
 

@@ -18,13 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ownsona.config import ConfigError, settings_from_environ
+    from ownsona.config import settings_from_environ
 
-    try:
-        settings = settings_from_environ(env_file=args.env_file)
-    except ConfigError as exc:
-        print(f"ownsona export: {exc}", file=sys.stderr)
-        return 1
+    settings = settings_from_environ(env_file=args.env_file)
     user = args.user or settings.user_id
     try:
         count = asyncio.run(_export(settings.database_path, user, args.output, not args.active_only))
@@ -38,13 +34,12 @@ def run(args: argparse.Namespace) -> int:
 async def _export(database_path: Path, user: str, output: Path | None, include_deleted: bool) -> int:
     import os
 
-    from ownsona.db import Database
-    from ownsona.memory.schema import MEMORY_SCHEMA
+    from ownsona.schemas import store_database
     from ownsona.memory.transfer import iter_export
 
     if not database_path.exists():
         raise FileNotFoundError(f"no database at {database_path}")
-    db = Database(database_path, [MEMORY_SCHEMA])
+    db = store_database(database_path)
     await db.open()
     stream = sys.stdout
     if output is not None:

@@ -42,15 +42,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _import(settings, user: str, text: str):  # type: ignore[no-untyped-def]
-    from ownsona.db import Database
     from ownsona.embeddings import close_embedder, create_embedder
-    from ownsona.memory.schema import MEMORY_SCHEMA
+    from ownsona.schemas import store_database
     from ownsona.memory.transfer import ImportReport, Importer, parse_records
 
     def progress(report: ImportReport) -> None:
         print(f"\rread {report.read}, inserted {report.inserted}", end="", file=sys.stderr, flush=True)
 
-    db = Database(settings.database_path, [MEMORY_SCHEMA])
+    db = store_database(settings.database_path)
     embedder = create_embedder(settings)
     await db.open()
     try:

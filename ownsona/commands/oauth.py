@@ -34,18 +34,13 @@ def _when(epoch: int | None) -> str:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from ownsona.auth.oauth.schema import OAUTH_SCHEMA
-    from ownsona.config import ConfigError, settings_from_environ
-    from ownsona.db import Database
+    from ownsona.config import settings_from_environ
+    from ownsona.schemas import store_database
 
-    try:
-        settings = settings_from_environ(env_file=args.env_file)
-    except ConfigError as exc:
-        print(f"ownsona: {exc}", file=sys.stderr)
-        return 2
+    settings = settings_from_environ(env_file=args.env_file)
 
     async def act() -> int:
-        db = Database(settings.database_path, [OAUTH_SCHEMA])
+        db = store_database(settings.database_path)
         await db.open()
         try:
             if args.action == "clients":

@@ -38,15 +38,10 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from ownsona.auth.oauth.password import PasswordRejected, check_strength, set_owner_password
-    from ownsona.auth.oauth.schema import OAUTH_SCHEMA
-    from ownsona.config import ConfigError, settings_from_environ
-    from ownsona.db import Database
+    from ownsona.config import settings_from_environ
+    from ownsona.schemas import store_database
 
-    try:
-        settings = settings_from_environ(env_file=args.env_file)
-    except ConfigError as exc:
-        print(f"ownsona: {exc}", file=sys.stderr)
-        return 2
+    settings = settings_from_environ(env_file=args.env_file)
     password = _read_password(args.stdin)
     if password is None:
         return 1
@@ -57,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
     async def store() -> None:
-        db = Database(settings.database_path, [OAUTH_SCHEMA])
+        db = store_database(settings.database_path)
         await db.open()
         try:
             await set_owner_password(db, password)

@@ -34,16 +34,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _reembed(settings, batch_size: int, dry_run: bool) -> int:  # type: ignore[no-untyped-def]
-    from ownsona.auth.oauth.schema import OAUTH_SCHEMA
-    from ownsona.db import Database
+    from ownsona.schemas import store_database
     from ownsona.embeddings import close_embedder, create_embedder
     from ownsona.memory.reembed import Reembedder, ReembedProgress
-    from ownsona.memory.schema import MEMORY_SCHEMA
 
     def progress(p: ReembedProgress) -> None:
         print(f"\rre-embedded {p.done}/{p.total}", end="", file=sys.stderr, flush=True)
 
-    db = Database(settings.database_path, [MEMORY_SCHEMA, OAUTH_SCHEMA])
+    db = store_database(settings.database_path)
     embedder = create_embedder(settings)
     await db.open()
     try:

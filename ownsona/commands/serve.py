@@ -16,22 +16,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ownsona.config import ConfigError, settings_from_environ
+    from ownsona.config import settings_from_environ
+    from ownsona.server import serve
 
-    try:
-        settings = settings_from_environ(env_file=args.env_file, overrides={"host": args.host, "port": args.port})
-    except ConfigError as exc:
-        print(f"ownsona: {exc}", file=sys.stderr)
-        return 2
-
-    from ownsona.server import StartupError, serve
-
+    settings = settings_from_environ(env_file=args.env_file, overrides={"host": args.host, "port": args.port})
     try:
         serve(settings)
-    except (ConfigError, StartupError) as exc:
-        print(f"ownsona: {exc}", file=sys.stderr)
-        return 2
     except OSError as exc:
-        print(f"ownsona: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}", file=sys.stderr)
+        # A taken port, or a state directory the service user may not write.
+        print(f"ownsona: cannot start: {exc}", file=sys.stderr)
         return 1
     return 0
