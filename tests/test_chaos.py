@@ -144,7 +144,6 @@ def test_load_generator_measures_a_server_from_its_own_process(tmp_path: Path, k
     assert result.rps > 0
 
 
-
 def test_sigkill_during_concurrent_writes_loses_no_acknowledged_write(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir(mode=0o700)

@@ -8,6 +8,7 @@ file must pass `PRAGMA integrity_check`. Writes in flight at the kill may land o
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 import sqlite3
@@ -59,17 +60,18 @@ def _acknowledged(message: dict[str, object], body: bytes) -> dict[int, str]:
 async def write_until_killed(server: ServerProcess, clients: int, kill_after: float, nonce: str) -> dict[int, str]:
     """Run `clients` writers (single and batch `remember`), SIGKILL the server mid-stream."""
     acked: dict[int, str] = {}
-    counter = iter(range(10**9))
+    counter = itertools.count()
     stop = asyncio.Event()
 
     async def writer(session: aiohttp.ClientSession, number: int) -> None:
         while not stop.is_set():
             i = next(counter)
             if number % 4 == 0:  # every fourth writer sends batches
-                items = [{"text": corpus.template_fact(i * BATCH_ITEMS + k, nonce)} for k in range(BATCH_ITEMS)]
+                items = [{"text": corpus.template_fact(i * BATCH_ITEMS + k, f"{nonce} batch")}
+                         for k in range(BATCH_ITEMS)]
                 message = wire.tool_call("remember_batch", {"items": items}, i)
             else:
-                message = wire.tool_call("remember", {"text": corpus.template_fact(i, nonce)}, i)
+                message = wire.tool_call("remember", {"text": corpus.template_fact(i, f"{nonce} single")}, i)
             try:
                 async with session.post(server.spec.url, data=wire.encode(message)) as response:
                     body = await response.read()

@@ -157,7 +157,7 @@ def print_verdict(verdict: Verdict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/chaos", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="shorter checks (about 2 minutes in all)")
+    parser.add_argument("--quick", action="store_true", help="shorter checks (about a minute in all)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (stores and server logs)")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
