@@ -39,6 +39,25 @@ class Outcome:
     change: IndexChange | None = None
 
 
+def in_savepoint(
+    conn: sqlite3.Connection, run: Callable[[], Outcome], *, failure: str, event: str, **fields: Any
+) -> Outcome:
+    """Run one batch item inside its own savepoint.
+
+    A database error undoes that item alone and becomes its DATABASE_ERROR (`failure` is the
+    message the caller sees; the detail goes to the log), so the batch's other items still commit.
+    """
+    conn.execute("SAVEPOINT item")
+    try:
+        outcome = run()
+    except sqlite3.Error:
+        conn.execute("ROLLBACK TO item")
+        log.exception(event, **fields)
+        outcome = Outcome(error=ServiceError(DATABASE_ERROR, failure))
+    conn.execute("RELEASE item")
+    return outcome
+
+
 def lost() -> ServiceError:
     """The error of an item that came back without an outcome; a bug guard, never expected."""
     return ServiceError(DATABASE_ERROR, "the item was not processed.")

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
-
-import structlog
 
 from ownsona.memory import store
 from ownsona.memory import validation as check
-from ownsona.memory.core import IndexChange, MemoryCore, Outcome, lost
-from ownsona.memory.errors import DATABASE_ERROR, ServiceError, invalid, not_found
+from ownsona.memory.core import IndexChange, MemoryCore, Outcome, in_savepoint, lost
+from ownsona.memory.errors import ServiceError, invalid, not_found
 from ownsona.memory.normalize import duplicate_key
 from ownsona.memory.records import MemoryRecord
 from ownsona.memory.timestamps import to_iso
-
-log = structlog.get_logger("ownsona.memory")
 
 
 class ForgetOps(MemoryCore):
@@ -103,15 +100,10 @@ class ForgetOps(MemoryCore):
         def work(conn: sqlite3.Connection) -> list[Outcome]:
             outcomes = []
             for position, memory_id in enumerate(ids):
-                conn.execute("SAVEPOINT item")
-                try:
-                    outcome = one(conn, position, memory_id)
-                except sqlite3.Error:
-                    conn.execute("ROLLBACK TO item")
-                    log.exception("forget_item_failed", input_index=position)
-                    outcome = Outcome(error=ServiceError(DATABASE_ERROR, "forget failed."))
-                conn.execute("RELEASE item")
-                outcomes.append(outcome)
+                outcomes.append(in_savepoint(
+                    conn, partial(one, conn, position, memory_id),
+                    failure="forget failed.", event="forget_item_failed", input_index=position,
+                ))
             return outcomes
 
         if dry_run:

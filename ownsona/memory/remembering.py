@@ -5,23 +5,20 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
-import structlog
-
 from ownsona.memory import store
 from ownsona.memory import validation as check
-from ownsona.memory.core import MemoryCore, Outcome, lost
-from ownsona.memory.errors import DATABASE_ERROR, EMBEDDING_ERROR, ServiceError, invalid
+from ownsona.memory.core import MemoryCore, Outcome, in_savepoint, lost
+from ownsona.memory.errors import EMBEDDING_ERROR, ServiceError, invalid
 from ownsona.memory.inputs import RememberItem
 from ownsona.memory.normalize import duplicate_key
 from ownsona.memory.records import MemoryPatch, MemoryRecord, NewMemory
 from ownsona.memory.shapes import match_shape
 from ownsona.memory.tags import MAX_TAGS, normalize_tags
 from ownsona.memory.vectors import VectorIndex
-
-log = structlog.get_logger("ownsona.memory")
 
 
 @dataclass
@@ -146,15 +143,10 @@ class RememberOps(MemoryCore):
                 if i in failures:
                     outcomes.append(Outcome(error=failures[i]))
                     continue
-                conn.execute("SAVEPOINT item")
-                try:
-                    outcome = self._remember_one(conn, user_id, i, item, inserted, now)
-                except sqlite3.Error:
-                    conn.execute("ROLLBACK TO item")
-                    log.exception("remember_item_failed", op=op, input_index=item.position)
-                    outcome = Outcome(error=ServiceError(DATABASE_ERROR, "insert failed."))
-                conn.execute("RELEASE item")
-                outcomes.append(outcome)
+                outcomes.append(in_savepoint(
+                    conn, partial(self._remember_one, conn, user_id, i, item, inserted, now),
+                    failure="insert failed.", event="remember_item_failed", op=op, input_index=item.position,
+                ))
             return outcomes
 
         outcomes = await self._write(op, work)

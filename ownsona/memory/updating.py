@@ -5,22 +5,19 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
-
-import structlog
 
 from ownsona.memory import store
 from ownsona.memory import validation as check
-from ownsona.memory.core import MemoryCore, Outcome, lost
-from ownsona.memory.errors import DATABASE_ERROR, ServiceError, invalid, not_found
+from ownsona.memory.core import MemoryCore, Outcome, in_savepoint, lost
+from ownsona.memory.errors import ServiceError, invalid, not_found
 from ownsona.memory.inputs import UNSET, UpdateItem
 from ownsona.memory.normalize import duplicate_key
 from ownsona.memory.records import MemoryPatch
 from ownsona.memory.shapes import match_shape
 from ownsona.memory.tags import normalize_tags
 from ownsona.memory.vectors import VectorIndex
-
-log = structlog.get_logger("ownsona.memory")
 
 
 @dataclass
@@ -155,15 +152,10 @@ class UpdateOps(MemoryCore):
                 if problems[i] is not None:
                     outcomes.append(Outcome(error=problems[i]))
                     continue
-                conn.execute("SAVEPOINT item")
-                try:
-                    outcome = self._update_one(conn, user_id, item, now)
-                except sqlite3.Error:
-                    conn.execute("ROLLBACK TO item")
-                    log.exception("update_item_failed", op=op, input_index=item.position)
-                    outcome = Outcome(error=ServiceError(DATABASE_ERROR, "update failed."))
-                conn.execute("RELEASE item")
-                outcomes.append(outcome)
+                outcomes.append(in_savepoint(
+                    conn, partial(self._update_one, conn, user_id, item, now),
+                    failure="update failed.", event="update_item_failed", op=op, input_index=item.position,
+                ))
             return outcomes
 
         outcomes = await self._write(op, work)
