@@ -53,9 +53,8 @@ def build_app(settings: Settings, tokens: TokenStore, registry: ToolRegistry) ->
 def allowed_origins(settings: Settings) -> frozenset[str]:
     """Browsers may call /mcp only from configured origins (DNS-rebinding defence)."""
     origins = {origin.rstrip("/") for origin in settings.allowed_origins}
-    public_url = getattr(settings, "public_url", None)
-    if public_url:
-        origins.add(str(public_url).rstrip("/"))
+    if settings.public_url:
+        origins.add(settings.public_url.rstrip("/"))
     return frozenset(origins)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from typing import Any
 
@@ -145,3 +146,12 @@ async def test_each_registration_is_one_audit_event_without_the_secret(start_oau
     assert registered[0]["client_id"] == body["client_id"] and registered[0]["redirect_hosts"] == ["claude.ai"]
     assert [e["reason"] for e in events if e["event"] == "oauth_registration_rejected"] == ["invalid_redirect_uri"]
     assert body["client_secret"] not in repr(events)
+
+
+def test_registered_client_ids_can_be_typed_on_a_command_line() -> None:
+    """url-safe base64 ids began with '-' one time in 64, which argparse reads as an option."""
+    from ownsona.auth.oauth.register import new_client_id
+
+    ids = {new_client_id() for _ in range(500)}
+    assert len(ids) == 500
+    assert all(re.fullmatch(r"dcr-[0-9a-f]{32}", client_id) for client_id in ids)

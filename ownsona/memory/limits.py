@@ -28,7 +28,7 @@ class MemoryLimits:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MemoryLimits:
-        provider = getattr(settings, "embedding_provider", "builtin")
+        provider = settings.embedding_provider
         # Calibrated per provider in bench/dedup_threshold (see ownsona/memory/search.py);
         # OWNSONA_DEDUP_THRESHOLD sets both cut-offs at once.
         threshold, skip = dedup_thresholds(provider)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 
 import structlog
 from aiohttp import web
@@ -16,6 +17,12 @@ from ownsona.auth.oauth.urls import redirect_host
 log = structlog.get_logger("ownsona.oauth")
 
 MAX_BODY_BYTES = 16 * 1024
+
+
+def new_client_id() -> str:
+    """A registered client's public id. Hex after a fixed prefix, so it never begins with '-' and an
+    operator can pass it to `ownsona oauth revoke ID` as it is (url-safe base64 sometimes does)."""
+    return "dcr-" + secrets.token_hex(16)
 
 
 async def post_register(request: web.Request) -> web.Response:
@@ -43,7 +50,7 @@ async def post_register(request: web.Request) -> web.Response:
     now = state.now()
     secret = None if metadata["auth_method"] == "none" else new_secret()
     client = Client(
-        client_id=new_secret(16), source="dcr", created_at=now,
+        client_id=new_client_id(), source="dcr", created_at=now,
         secret_hash=digest(secret) if secret else None, **metadata,
     )
     stored = await state.db.write(lambda conn: register_client(conn, client, state.settings.oauth_dcr_max_clients, now))
