@@ -42,20 +42,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _import(settings, user: str, text: str):  # type: ignore[no-untyped-def]
-    from ownsona.embeddings import close_embedder, create_embedder
-    from ownsona.schemas import store_database
     from ownsona.memory.transfer import ImportReport, Importer, parse_records
+    from ownsona.schemas import open_store_with_embedder
 
     def progress(report: ImportReport) -> None:
         print(f"\rread {report.read}, inserted {report.inserted}", end="", file=sys.stderr, flush=True)
 
-    db = store_database(settings.database_path)
-    embedder = create_embedder(settings)
-    await db.open()
-    try:
-        result = await Importer(db, embedder).run(user, parse_records(text), report=progress)
-    finally:
-        print(file=sys.stderr)
-        await close_embedder(embedder)
-        await db.close()
+    async with open_store_with_embedder(settings) as (db, embedder):
+        try:
+            result = await Importer(db, embedder).run(user, parse_records(text), report=progress)
+        finally:
+            print(file=sys.stderr)
     return result

@@ -34,17 +34,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _reembed(settings, batch_size: int, dry_run: bool) -> int:  # type: ignore[no-untyped-def]
-    from ownsona.schemas import store_database
-    from ownsona.embeddings import close_embedder, create_embedder
     from ownsona.memory.reembed import Reembedder, ReembedProgress
+    from ownsona.schemas import open_store_with_embedder
 
     def progress(p: ReembedProgress) -> None:
         print(f"\rre-embedded {p.done}/{p.total}", end="", file=sys.stderr, flush=True)
 
-    db = store_database(settings.database_path)
-    embedder = create_embedder(settings)
-    await db.open()
-    try:
+    async with open_store_with_embedder(settings) as (db, embedder):
         walker = Reembedder(db, embedder)
         stale = await walker.count_stale()
         print(f"{stale} memories need vectors from {embedder.provider}:{embedder.model}", file=sys.stderr)
@@ -54,6 +50,3 @@ async def _reembed(settings, batch_size: int, dry_run: bool) -> int:  # type: ig
         print(f"\ndone: {result.done} re-embedded, {result.skipped} changed meanwhile (already fresh)",
               file=sys.stderr)
         return 0
-    finally:
-        await close_embedder(embedder)
-        await db.close()
